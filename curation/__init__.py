@@ -1,0 +1,1 @@
+"""Curation: projects, roles, jobs, audit; studies, ingest, de-identification, datasets, export."""

@@ -1,0 +1,1 @@
+"""The REST API of the curation app (projects, members, jobs, audit)."""

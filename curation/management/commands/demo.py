@@ -1,0 +1,22 @@
+"""`python manage.py demo`: demo users, the `demo` project, generated data and every pipeline job."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from curation.services.demo import run_demo
+
+
+class Command(BaseCommand):
+    help = "Create demo users and the 'demo' project, generate and ingest demo data, run every job. Safe to re-run."
+
+    def handle(self, *args, **options):
+        summary = run_demo()
+        self.stdout.write("Demo users (log in at %s):" % summary["url"])
+        for user in summary["users"]:
+            self.stdout.write(f"  {user['username']:<13} {user['role']:<12} password: {user['password']}")
+        for job in summary["jobs"]:
+            self.stdout.write(f"  job #{job['id']} {job['kind']}: {job['status']}")
+        self.stdout.write(json.dumps(summary))
+        if not summary["ok"]:
+            raise CommandError("A demo job did not succeed; see the job list for its message.")

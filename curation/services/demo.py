@@ -1,0 +1,105 @@
+"""The demo: users, the `demo` project, and every pipeline job that exists, run to the end.
+
+Used by `python manage.py demo` (and so `make demo`). Safe to run twice: users and the project
+are reused, and a job whose identical run already succeeded is not run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from .. import dispatch
+from ..models import Job, JobStatus, Project, Role, User
+from ..models.jobs import FINISHED_STATUSES
+from . import jobs as job_services
+from . import projects as project_services
+
+DEMO_SLUG = "demo"
+DEMO_USERS = [
+    ("admin", Role.ADMIN, "Ada Admin"),
+    ("curator", Role.CURATOR, "Cora Curator"),
+    ("radiologist1", Role.RADIOLOGIST, "Dr. Rae One"),
+    ("radiologist2", Role.RADIOLOGIST, "Dr. Rio Two"),
+]
+DEMO_PARAMS = {"patients": 12, "seed": 7, "image_size": 256}
+
+
+def _credentials_file() -> Path:
+    return Path(settings.VAR_DIR) / "demo-users.json"
+
+
+def ensure_demo_users() -> dict[str, str]:
+    """Create the demo users once; passwords are random, kept in var/demo-users.json (mode 600)."""
+    path = _credentials_file()
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    passwords = {}
+    for username, _role, display in DEMO_USERS:
+        user = User.objects.filter(username=username).first()
+        password = saved.get(username)
+        if user is None or password is None or not user.check_password(password):
+            password = password or secrets.token_urlsafe(9)
+            user = user or User(username=username)
+            user.display_name = display
+            user.is_staff = username == "admin"
+            user.set_password(password)
+            user.save()
+        passwords[username] = password
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(passwords, indent=2))
+    os.chmod(path, 0o600)
+    return passwords
+
+
+def ensure_demo_project() -> Project:
+    project, _ = project_services.get_or_create_project(DEMO_SLUG, name="Demo chest X-rays")
+    if not project.description:
+        project.description = "Synthetic patients, studies, reports and masks generated for trying the platform."
+        project.save(update_fields=["description"])
+    for username, role, _display in DEMO_USERS:
+        project_services.set_member(None, project, User.objects.get(username=username), role)
+    return project
+
+
+def wait_for(job: Job, timeout: float = 1800) -> Job:
+    """Wait until a job ends, whether it runs in-process or on a Celery worker."""
+    dispatch.wait_for_in_process_jobs(timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        job.refresh_from_db()
+        if job.status in FINISHED_STATUSES or time.monotonic() > deadline:
+            return job
+        time.sleep(0.5)
+
+
+def run_pipeline_job(project: Project, actor: User, kind: str, params: dict) -> Job:
+    """Run one job kind unless an identical run already succeeded (so the demo is safe to repeat)."""
+    done = Job.objects.filter(project=project, kind=kind, params=params, status=JobStatus.SUCCEEDED).first()
+    if done is not None:
+        return done
+    with transaction.atomic():
+        job = job_services.start_job(actor, project, kind, params)
+    return wait_for(job)
+
+
+def run_demo() -> dict:
+    passwords = ensure_demo_users()
+    project = ensure_demo_project()
+    admin = User.objects.get(username="admin")
+    jobs = [run_pipeline_job(project, admin, "demo.generate", DEMO_PARAMS)]
+    return {
+        "project": project.slug,
+        "url": "http://127.0.0.1:8000/",
+        "users": [{"username": u, "role": r.value, "password": passwords[u]} for u, r, _ in DEMO_USERS],
+        "jobs": [
+            {"id": j.pk, "kind": j.kind, "status": j.status, "counters": j.counters, "errors": j.error_count}
+            for j in jobs
+        ],
+        "ok": all(j.status == JobStatus.SUCCEEDED for j in jobs),
+    }

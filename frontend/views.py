@@ -1,0 +1,125 @@
+"""Server-rendered screens. Each view asks curation.permissions, then calls a service."""
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from curation import jobkinds
+from curation.models import Job, JobStatus, Membership
+from curation.permissions import Action, get_project, role_in, visible_projects
+from curation.services import jobs as job_services
+
+JOB_PAGE = 50
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "frontend/login.html"
+    redirect_authenticated_user = True
+
+
+@login_required
+def project_list(request):
+    projects = visible_projects(request.user).annotate(job_count=Count("jobs")).order_by("name")
+    roles = dict(Membership.objects.filter(user=request.user).values_list("project_id", "role"))
+    rows = [(p, roles.get(p.pk)) for p in projects]
+    return render(request, "frontend/project_list.html", {"rows": rows})
+
+
+def _job_context(request, project, jobs):
+    jobs = list(jobs)
+    return {
+        "project": project,
+        "jobs": jobs,
+        "any_active": any(j.is_active for j in jobs),
+        "cancellable": {j.pk for j in jobs if job_services.can_cancel(request.user, j)},
+    }
+
+
+@login_required
+def project_dashboard(request, slug):
+    project = get_project(request.user, slug, Action.VIEW_PROJECT)
+    role = role_in(request.user, project)
+    status_counts = dict(Job.objects.filter(project=project).values_list("status").annotate(n=Count("id")))
+    recent = Job.objects.filter(project=project).select_related("created_by", "project")[:10]
+    context = _job_context(request, project, recent)
+    context.update(
+        role=role,
+        status_counts={s.label: status_counts.get(s.value, 0) for s in JobStatus},
+        kinds=jobkinds.startable_by(role),
+        members=Membership.objects.filter(project=project).select_related("user").order_by("role", "user__username"),
+    )
+    return render(request, "frontend/project_dashboard.html", context)
+
+
+@login_required
+def job_list(request, slug):
+    project = get_project(request.user, slug, Action.VIEW_JOBS)
+    jobs = Job.objects.filter(project=project).select_related("created_by", "project")
+    status = request.GET.get("status", "")
+    if status in JobStatus.values:
+        jobs = jobs.filter(status=status)
+    before = request.GET.get("before", "")
+    if before.isdigit():
+        jobs = jobs.filter(pk__lt=int(before))  # keyset page: never an OFFSET scan
+    page = list(jobs[: JOB_PAGE + 1])
+    context = _job_context(request, project, page[:JOB_PAGE])
+    context.update(status=status, statuses=JobStatus.choices, next_before=page[JOB_PAGE - 1].pk if len(page) > JOB_PAGE else None)
+    template = "frontend/partials/job_table.html" if request.headers.get("HX-Request") else "frontend/job_list.html"
+    return render(request, template, context)
+
+
+@login_required
+def job_rows(request, slug):
+    """The live job table fragment that htmx polls while jobs are active."""
+    project = get_project(request.user, slug, Action.VIEW_JOBS)
+    limit = 10 if request.GET.get("recent") else JOB_PAGE
+    jobs = Job.objects.filter(project=project).select_related("created_by", "project")[:limit]
+    context = _job_context(request, project, jobs)
+    context["recent"] = bool(request.GET.get("recent"))
+    return render(request, "frontend/partials/job_table.html", context)
+
+
+@login_required
+def job_detail(request, slug, job_id):
+    project = get_project(request.user, slug, Action.VIEW_JOBS)
+    job = get_object_or_404(Job.objects.select_related("created_by", "project"), project=project, pk=job_id)
+    kind = jobkinds.get(job.kind)
+    context = {"project": project, "job": job, "kind": kind, "can_cancel": job_services.can_cancel(request.user, job)}
+    if request.headers.get("HX-Request"):
+        return render(request, "frontend/partials/job_status.html", context)
+    return render(request, "frontend/job_detail.html", context)
+
+
+@login_required
+@require_POST
+def job_start(request, slug):
+    project = get_project(request.user, slug, Action.VIEW_PROJECT)
+    kind = request.POST.get("kind", "")
+    params = {k[len("param_"):]: v for k, v in request.POST.items() if k.startswith("param_")}
+    try:
+        job = job_services.start_job(request.user, project, kind, params)
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+        return redirect("frontend:project-dashboard", slug=project.slug)
+    messages.success(request, f"Started job #{job.pk}.")
+    return redirect("frontend:job-detail", slug=project.slug, job_id=job.pk)
+
+
+@login_required
+@require_POST
+def job_cancel(request, slug, job_id):
+    project = get_project(request.user, slug, Action.VIEW_JOBS)
+    job = get_object_or_404(Job.objects.select_related("project"), project=project, pk=job_id)
+    try:
+        job_services.cancel_job(request.user, job)
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    except PermissionDenied:
+        raise
+    else:
+        messages.success(request, f"Cancellation requested for job #{job.pk}.")
+    return redirect("frontend:job-detail", slug=project.slug, job_id=job.pk)

@@ -1,0 +1,1 @@
+"""Labeling: review queues, masks, QC and agreement."""

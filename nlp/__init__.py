@@ -1,0 +1,1 @@
+"""Report NLP: sections, label mining, report structure."""

@@ -1,0 +1,131 @@
+"""Every endpoint × every role (and anonymous, and an outsider): the exact allowed/refused outcome.
+
+Later issues add their endpoints to ENDPOINTS; the matrix runs them all against every role.
+"""
+
+import pytest
+from django.test import Client
+
+from curation.models import Job, JobStatus
+from tests.factories import JobFactory
+
+ANON, OUTSIDER, VIEWER, RAD, CURATOR, ADMIN = "anonymous", "outsider", "viewer", "radiologist", "curator", "admin"
+EVERYONE = [ANON, OUTSIDER, VIEWER, RAD, CURATOR, ADMIN]
+
+
+def expect(default, **overrides):
+    """Expected status per role: `default` for every member role, anonymous 401, outsiders 404."""
+    table = {ANON: 401, OUTSIDER: 404, VIEWER: default, RAD: default, CURATOR: default, ADMIN: default}
+    table.update(overrides)
+    return table
+
+
+# (name, method, url, body, expected status per role). {job} and {queued} are filled per test.
+ENDPOINTS = [
+    ("me", "get", "/api/me/", None, expect(200, outsider=200)),
+    ("project list", "get", "/api/projects/", None, expect(200, outsider=200)),
+    ("project create", "post", "/api/projects/", {"slug": "new-one", "name": "New"}, expect(403, outsider=403)),
+    ("project detail", "get", "/api/projects/chest/", None, expect(200)),
+    ("project update", "patch", "/api/projects/chest/", {"name": "Renamed"}, expect(403, admin=200)),
+    ("members list", "get", "/api/projects/chest/members/", None, expect(200)),
+    ("member add", "post", "/api/projects/chest/members/", {"username": "newbie", "role": "viewer"}, expect(403, admin=201)),
+    ("member role", "patch", "/api/projects/chest/members/viewer/", {"role": "radiologist"}, expect(403, admin=200)),
+    ("member remove", "delete", "/api/projects/chest/members/radiologist/", None, expect(403, admin=204)),
+    ("job kinds", "get", "/api/projects/chest/job-kinds/", None, expect(200)),
+    ("job list", "get", "/api/projects/chest/jobs/", None, expect(200)),
+    ("job detail", "get", "/api/projects/chest/jobs/{job}/", None, expect(200)),
+    ("job start (admin-only kind)", "post", "/api/projects/chest/jobs/", {"kind": "demo.generate", "params": {"patients": 1, "image_size": 64}}, expect(403, admin=201)),
+    ("job cancel", "post", "/api/projects/chest/jobs/{queued}/cancel/", None, expect(403, curator=200, admin=200)),
+    ("audit", "get", "/api/projects/chest/audit/", None, expect(403, admin=200)),
+    ("schema", "get", "/api/schema/", None, expect(200, outsider=200, anonymous=401)),
+    ("docs", "get", "/api/docs/", None, expect(200, outsider=200, anonymous=401)),
+]
+
+PAGES = [
+    ("project list page", "/", {ANON: 302, OUTSIDER: 200, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200}),
+    ("dashboard page", "/p/chest/", {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200}),
+    ("job list page", "/p/chest/jobs/", {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200}),
+    ("job rows fragment", "/p/chest/jobs/rows/", {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200}),
+    ("job detail page", "/p/chest/jobs/{job}/", {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200}),
+]
+
+POSTS = [
+    ("start job form", "/p/chest/jobs/start/", {"kind": "demo.generate", "param_patients": "1", "param_image_size": "64"},
+     {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 403, ADMIN: 302}),
+    ("cancel job form", "/p/chest/jobs/{queued}/cancel/", {},
+     {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 302, ADMIN: 302}),
+]
+
+
+@pytest.fixture
+def jobs(project, members, settings):
+    settings.JOBS_IN_PROCESS_THREAD = False
+    done = JobFactory(project=project, status=JobStatus.SUCCEEDED)
+    queued = JobFactory(project=project, status=JobStatus.QUEUED)
+    return {"job": done.pk, "queued": queued.pk}
+
+
+@pytest.fixture
+def newbie(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="newbie")
+
+
+def _user(members, role):
+    return None if role == ANON else members[role]
+
+
+@pytest.mark.parametrize("role", EVERYONE)
+@pytest.mark.parametrize(("name", "method", "url", "body", "expected"), ENDPOINTS, ids=[e[0] for e in ENDPOINTS])
+def test_api_endpoint_allows_exactly_the_expected_roles(role, name, method, url, body, expected, members, jobs, newbie, api, monkeypatch):
+    # Given a user in `role` (the demo job itself would really run: keep it out of this test)
+    monkeypatch.setattr("curation.dispatch.send", lambda job: None)
+    client = api(_user(members, role))
+    # When they call the endpoint
+    response = getattr(client, method)(url.format(**jobs), body, format="json")
+    # Then the status is exactly the one in the table
+    assert response.status_code == expected[role], response.content[:300]
+
+
+@pytest.mark.parametrize("role", EVERYONE)
+@pytest.mark.parametrize(("name", "url", "expected"), PAGES, ids=[p[0] for p in PAGES])
+def test_page_allows_exactly_the_expected_roles(role, name, url, expected, members, jobs):
+    client = Client()
+    if role != ANON:
+        client.force_login(members[role])
+    response = client.get(url.format(**jobs))
+    assert response.status_code == expected[role]
+
+
+@pytest.mark.parametrize("role", EVERYONE)
+@pytest.mark.parametrize(("name", "url", "body", "expected"), POSTS, ids=[p[0] for p in POSTS])
+def test_form_post_allows_exactly_the_expected_roles(role, name, url, body, expected, members, jobs, monkeypatch):
+    monkeypatch.setattr("curation.dispatch.send", lambda job: None)
+    client = Client()
+    if role != ANON:
+        client.force_login(members[role])
+    response = client.post(url.format(**jobs), body)
+    assert response.status_code == expected[role]
+
+
+def test_staff_user_creates_a_project_and_becomes_its_admin(db, api):
+    # Given a staff user (project creation is an operations right, not a project role)
+    from tests.factories import UserFactory
+
+    staff = UserFactory(username="ops", is_staff=True)
+    # When they create a project
+    response = api(staff).post("/api/projects/", {"slug": "new-one", "name": "New"}, format="json")
+    # Then it exists and they administer it
+    assert response.status_code == 201
+    assert response.json()["my_role"] == "admin"
+
+
+def test_refused_job_start_creates_no_job(members, project, api):
+    # Given a curator (demo generation is admin-only)
+    before = Job.objects.count()
+    # When they try to start it
+    response = api(members[CURATOR]).post("/api/projects/chest/jobs/", {"kind": "demo.generate"}, format="json")
+    # Then nothing is queued
+    assert response.status_code == 403
+    assert Job.objects.count() == before
