@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt | sha1sum | cut -c1-12)
 DEMO_ENV := DJANGO_DEBUG=1
-TEST_ENV := DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-tests-only-secret-key-not-for-production-use-0000} JOBS_IN_PROCESS_THREAD=0 DJANGO_SSL_REDIRECT=0 DJANGO_SECURE_COOKIES=0
+TEST_ENV := DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-tests-only-secret-key-not-for-production-use-0000} JOBS_IN_PROCESS_THREAD=0 DJANGO_SSL_REDIRECT=0 DJANGO_SECURE_COOKIES=0 DB_CONN_MAX_AGE=0
 
 .PHONY: demo test install lint format serve worker bench clean
 

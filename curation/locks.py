@@ -8,6 +8,8 @@ def job_for_update(job_id: int) -> Job:
 
 
 def membership_for_update(project_id: int, user_id: int) -> Membership:
-    return Membership.objects.select_for_update().select_related("user", "project").get(
-        project_id=project_id, user_id=user_id
+    return (
+        Membership.objects.select_for_update()
+        .select_related("user", "project")
+        .get(project_id=project_id, user_id=user_id)
     )

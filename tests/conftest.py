@@ -42,7 +42,10 @@ def _test_settings(settings, tmp_path):
     settings.STORAGES = {
         # The manifest storage needs collectstatic; tests serve static files as in development.
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "media")}},
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
     }
     settings.VAR_DIR = tmp_path / "var"
 
@@ -55,7 +58,10 @@ def project(db):
 @pytest.fixture
 def members(project):
     """One user per role in `project`, plus an outsider who belongs to another project."""
-    users = {role.value: MembershipFactory(project=project, user=UserFactory(username=role.value), role=role).user for role in ROLES}
+    users = {
+        role.value: MembershipFactory(project=project, user=UserFactory(username=role.value), role=role).user
+        for role in ROLES
+    }
     users["outsider"] = MembershipFactory(user=UserFactory(username="outsider"), role=Role.ADMIN).user
     return users
 
@@ -77,7 +83,9 @@ def celery_worker_process(transactional_db, settings):
     from django.db import connection
 
     db = connection.settings_dict
-    url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    url = (
+        f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -86,10 +94,29 @@ def celery_worker_process(transactional_db, settings):
     }
     settings.STORAGES["default"]["OPTIONS"]["location"] = str(settings.MEDIA_ROOT)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "ingest,nlp,qc,export,default",
-         "--pool=solo", "--concurrency=1", "--without-heartbeat", "--without-gossip", "--without-mingle",
-         "--loglevel=INFO", "-n", f"test-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "ingest,nlp,qc,export,default",
+            "--pool=solo",
+            "--concurrency=1",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     from config.celery import app
 

@@ -44,9 +44,12 @@ def test_debug_without_broker_says_tasks_run_in_process(tmp_path):
 
 
 def test_s3_storage_is_selected_by_bucket_variable(tmp_path):
-    code = "from django.conf import settings; print(settings.STORAGES['default']['BACKEND'])"
+    code = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); django.setup(); "
+        "from django.conf import settings; print(settings.STORAGES['default']['BACKEND'])"
+    )
     result = subprocess.run(
-        [sys.executable, "-c", f"import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','config.settings'); django.setup(); {code}"],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env={**os.environ, **PRODUCTION, "AWS_STORAGE_BUCKET_NAME": "cxr-files", "VAR_DIR": str(tmp_path)},
         capture_output=True,

@@ -96,7 +96,9 @@ class MemberDetailView(ProjectScopedMixin, APIView):
     project_actions = {"PATCH": Action.MANAGE_MEMBERS, "DELETE": Action.MANAGE_MEMBERS}
 
     def _member(self, username):
-        return get_object_or_404(Membership.objects.select_related("user"), project=self.project, user__username=username)
+        return get_object_or_404(
+            Membership.objects.select_related("user"), project=self.project, user__username=username
+        )
 
     @extend_schema(request=s.RoleSerializer, responses=s.MembershipSerializer)
     def patch(self, request, slug, username):
@@ -147,7 +149,9 @@ class JobListView(ProjectScopedMixin, generics.ListAPIView):
     def post(self, request, slug):
         body = s.JobStartSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        job = job_services.start_job(request.user, self.project, body.validated_data["kind"], body.validated_data["params"])
+        job = job_services.start_job(
+            request.user, self.project, body.validated_data["kind"], body.validated_data["params"]
+        )
         return Response(s.JobSerializer(job).data, status=status.HTTP_201_CREATED)
 
 

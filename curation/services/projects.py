@@ -18,7 +18,9 @@ def create_project(actor: User | None, *, slug: str, name: str = "", description
         raise PermissionDenied("Only staff users may create projects.")
     clean_slug = slugify(slug)
     if not clean_slug or clean_slug != slug:
-        raise ValidationError({"slug": f"Use lowercase letters, digits and hyphens (e.g. {clean_slug or 'my-project'!r})."})
+        raise ValidationError(
+            {"slug": f"Use lowercase letters, digits and hyphens (e.g. {clean_slug or 'my-project'!r})."}
+        )
     if Project.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": f"A project with slug {slug!r} already exists."})
     project = Project.objects.create(slug=slug, name=name or slug, description=description, created_by=actor)
@@ -38,7 +40,9 @@ def get_or_create_project(slug: str, name: str = "") -> tuple[Project, bool]:
 
 
 @transaction.atomic
-def update_project(actor: User, project: Project, *, name: str | None = None, description: str | None = None) -> Project:
+def update_project(
+    actor: User, project: Project, *, name: str | None = None, description: str | None = None
+) -> Project:
     check(actor, Action.CHANGE_PROJECT, project)
     before = {"slug": project.slug, "name": project.name, "description": project.description}
     if name is not None:

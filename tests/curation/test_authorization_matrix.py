@@ -28,13 +28,25 @@ ENDPOINTS = [
     ("project detail", "get", "/api/projects/chest/", None, expect(200)),
     ("project update", "patch", "/api/projects/chest/", {"name": "Renamed"}, expect(403, admin=200)),
     ("members list", "get", "/api/projects/chest/members/", None, expect(200)),
-    ("member add", "post", "/api/projects/chest/members/", {"username": "newbie", "role": "viewer"}, expect(403, admin=201)),
+    (
+        "member add",
+        "post",
+        "/api/projects/chest/members/",
+        {"username": "newbie", "role": "viewer"},
+        expect(403, admin=201),
+    ),
     ("member role", "patch", "/api/projects/chest/members/viewer/", {"role": "radiologist"}, expect(403, admin=200)),
     ("member remove", "delete", "/api/projects/chest/members/radiologist/", None, expect(403, admin=204)),
     ("job kinds", "get", "/api/projects/chest/job-kinds/", None, expect(200)),
     ("job list", "get", "/api/projects/chest/jobs/", None, expect(200)),
     ("job detail", "get", "/api/projects/chest/jobs/{job}/", None, expect(200)),
-    ("job start (admin-only kind)", "post", "/api/projects/chest/jobs/", {"kind": "demo.generate", "params": {"patients": 1, "image_size": 64}}, expect(403, admin=201)),
+    (
+        "job start (admin-only kind)",
+        "post",
+        "/api/projects/chest/jobs/",
+        {"kind": "demo.generate", "params": {"patients": 1, "image_size": 64}},
+        expect(403, admin=201),
+    ),
     ("job cancel", "post", "/api/projects/chest/jobs/{queued}/cancel/", None, expect(403, curator=200, admin=200)),
     ("audit", "get", "/api/projects/chest/audit/", None, expect(403, admin=200)),
     ("schema", "get", "/api/schema/", None, expect(200, outsider=200, anonymous=401)),
@@ -45,15 +57,31 @@ PAGES = [
     ("project list page", "/", {ANON: 302, OUTSIDER: 200, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200}),
     ("dashboard page", "/p/chest/", {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200}),
     ("job list page", "/p/chest/jobs/", {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200}),
-    ("job rows fragment", "/p/chest/jobs/rows/", {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200}),
-    ("job detail page", "/p/chest/jobs/{job}/", {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200}),
+    (
+        "job rows fragment",
+        "/p/chest/jobs/rows/",
+        {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200},
+    ),
+    (
+        "job detail page",
+        "/p/chest/jobs/{job}/",
+        {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200},
+    ),
 ]
 
 POSTS = [
-    ("start job form", "/p/chest/jobs/start/", {"kind": "demo.generate", "param_patients": "1", "param_image_size": "64"},
-     {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 403, ADMIN: 302}),
-    ("cancel job form", "/p/chest/jobs/{queued}/cancel/", {},
-     {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 302, ADMIN: 302}),
+    (
+        "start job form",
+        "/p/chest/jobs/start/",
+        {"kind": "demo.generate", "param_patients": "1", "param_image_size": "64"},
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 403, ADMIN: 302},
+    ),
+    (
+        "cancel job form",
+        "/p/chest/jobs/{queued}/cancel/",
+        {},
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 302, ADMIN: 302},
+    ),
 ]
 
 
@@ -78,7 +106,9 @@ def _user(members, role):
 
 @pytest.mark.parametrize("role", EVERYONE)
 @pytest.mark.parametrize(("name", "method", "url", "body", "expected"), ENDPOINTS, ids=[e[0] for e in ENDPOINTS])
-def test_api_endpoint_allows_exactly_the_expected_roles(role, name, method, url, body, expected, members, jobs, newbie, api, monkeypatch):
+def test_api_endpoint_allows_exactly_the_expected_roles(
+    role, name, method, url, body, expected, members, jobs, newbie, api, monkeypatch
+):
     # Given a user in `role` (the demo job itself would really run: keep it out of this test)
     monkeypatch.setattr("curation.dispatch.send", lambda job: None)
     client = api(_user(members, role))

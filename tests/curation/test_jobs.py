@@ -11,10 +11,16 @@ CALLS = []
 
 
 def _clean(params, project):
-    return {"items": int(params.get("items", 5)), "fail_on": params.get("fail_on"), "cancel_at": params.get("cancel_at")}
+    return {
+        "items": int(params.get("items", 5)),
+        "fail_on": params.get("fail_on"),
+        "cancel_at": params.get("cancel_at"),
+    }
 
 
-@job_task(kind="test.count", label="Count items", queue="default", start_roles={Role.ADMIN, Role.CURATOR}, clean_params=_clean)
+@job_task(
+    kind="test.count", label="Count items", queue="default", start_roles={Role.ADMIN, Role.CURATOR}, clean_params=_clean
+)
 def count_items(ctx):
     """A test job: walks `items` items, can fail on one or be cancelled midway."""
     ctx.set_total(ctx.params["items"])
@@ -108,7 +114,9 @@ def test_a_crash_marks_the_job_failed_with_its_message(project, members, django_
 
 def test_cancelling_a_queued_job_ends_it_and_the_worker_skips_it(project, members):
     # Given a queued job
-    job = Job.objects.create(kind="test.count", project=project, params=_clean({}, project), created_by=members["viewer"])
+    job = Job.objects.create(
+        kind="test.count", project=project, params=_clean({}, project), created_by=members["viewer"]
+    )
     # When a curator cancels it
     job_services.cancel_job(members["curator"], job)
     job.refresh_from_db()
@@ -134,12 +142,16 @@ def test_a_finished_job_cannot_be_cancelled(project, members):
 
 
 def test_whoever_started_a_job_may_cancel_it_even_as_viewer(project, members):
-    job = Job.objects.create(kind="test.count", project=project, params=_clean({}, project), created_by=members["viewer"])
+    job = Job.objects.create(
+        kind="test.count", project=project, params=_clean({}, project), created_by=members["viewer"]
+    )
     job_services.cancel_job(members["viewer"], job)
     assert Job.objects.get(pk=job.pk).status == JobStatus.CANCELLED
 
 
-def test_redelivered_message_of_a_succeeded_job_does_not_run_it_again(project, members, django_capture_on_commit_callbacks):
+def test_redelivered_message_of_a_succeeded_job_does_not_run_it_again(
+    project, members, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         job = job_services.start_job(members["admin"], project, "test.count", {"items": 2})
     CALLS.clear()
@@ -150,7 +162,14 @@ def test_redelivered_message_of_a_succeeded_job_does_not_run_it_again(project, m
 
 def test_a_job_left_running_by_a_lost_worker_runs_again_from_the_start(project):
     # Given a job a worker had started when it died (late ack: the message comes back)
-    job = Job.objects.create(kind="test.count", project=project, params=_clean({"items": 3}, project), status=JobStatus.RUNNING, attempts=1, progress_done=2)
+    job = Job.objects.create(
+        kind="test.count",
+        project=project,
+        params=_clean({"items": 3}, project),
+        status=JobStatus.RUNNING,
+        attempts=1,
+        progress_done=2,
+    )
     # When the message is delivered again
     jobkinds.get("test.count").task.apply(args=[job.pk])
     # Then it runs again and ends with correct progress
@@ -183,7 +202,9 @@ def test_every_task_routes_to_a_known_queue_with_late_ack():
 def test_api_start_and_poll_a_job(project, members, api, django_capture_on_commit_callbacks):
     client = api(members["curator"])
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/api/projects/chest/jobs/", {"kind": "test.count", "params": {"items": 3}}, format="json")
+        response = client.post(
+            "/api/projects/chest/jobs/", {"kind": "test.count", "params": {"items": 3}}, format="json"
+        )
     assert response.status_code == 201
     job_id = response.json()["id"]
     body = client.get(f"/api/projects/chest/jobs/{job_id}/").json()

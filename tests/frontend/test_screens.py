@@ -42,7 +42,9 @@ def test_dashboard_offers_admin_only_jobs_to_admins_only(client_as):
 
 
 def test_active_jobs_make_the_table_poll_and_finished_ones_stop(project, client_as):
-    job = Job.objects.create(kind="demo.generate", project=project, status=JobStatus.RUNNING, progress_done=3, progress_total=4)
+    job = Job.objects.create(
+        kind="demo.generate", project=project, status=JobStatus.RUNNING, progress_done=3, progress_total=4
+    )
     page = client_as("viewer").get("/p/chest/jobs/").content.decode()
     assert 'hx-trigger="every 1s"' in page
     assert f'aria-valuenow="75" data-testid="progress-{job.pk}"' in page.replace("\n", "")
@@ -53,7 +55,10 @@ def test_active_jobs_make_the_table_poll_and_finished_ones_stop(project, client_
 
 def test_job_detail_lists_item_errors(project, client_as):
     job = Job.objects.create(
-        kind="demo.generate", project=project, status=JobStatus.SUCCEEDED, error_count=1,
+        kind="demo.generate",
+        project=project,
+        status=JobStatus.SUCCEEDED,
+        error_count=1,
         errors=[{"item": "scan-7.dcm", "reason": "not a DICOM file"}],
     )
     page = client_as("viewer").get(f"/p/chest/jobs/{job.pk}/").content.decode()

@@ -9,13 +9,17 @@ from curation.models import Job, JobStatus
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def test_job_started_through_the_api_reaches_100_percent_on_a_real_worker(celery_worker_process, project, members, api, settings):
+def test_job_started_through_the_api_reaches_100_percent_on_a_real_worker(
+    celery_worker_process, project, members, api, settings
+):
     # Given a real worker and an admin's API client
     assert settings.JOBS_IN_PROCESS is False
     client = api(members["admin"])
     # When the admin starts a demo-generation job
     response = client.post(
-        "/api/projects/chest/jobs/", {"kind": "demo.generate", "params": {"patients": 6, "image_size": 64}}, format="json"
+        "/api/projects/chest/jobs/",
+        {"kind": "demo.generate", "params": {"patients": 6, "image_size": 64}},
+        format="json",
     )
     assert response.status_code == 201
     job_id = response.json()["id"]
@@ -40,7 +44,9 @@ def test_job_started_through_the_api_reaches_100_percent_on_a_real_worker(celery
 def test_cancel_through_the_api_stops_a_running_job_on_the_worker(celery_worker_process, project, members, api):
     client = api(members["admin"])
     job_id = client.post(
-        "/api/projects/chest/jobs/", {"kind": "demo.generate", "params": {"patients": 400, "image_size": 256}}, format="json"
+        "/api/projects/chest/jobs/",
+        {"kind": "demo.generate", "params": {"patients": 400, "image_size": 256}},
+        format="json",
     ).json()["id"]
     deadline = time.monotonic() + 60
     while Job.objects.get(pk=job_id).status != JobStatus.RUNNING and time.monotonic() < deadline:

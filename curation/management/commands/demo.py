@@ -12,7 +12,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         summary = run_demo()
-        self.stdout.write("Demo users (log in at %s):" % summary["url"])
+        self.stdout.write(f"Demo users (log in at {summary['url']}):")
         for user in summary["users"]:
             self.stdout.write(f"  {user['username']:<13} {user['role']:<12} password: {user['password']}")
         for job in summary["jobs"]:

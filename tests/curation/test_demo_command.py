@@ -1,0 +1,54 @@
+"""`python manage.py demo`: users, the demo project, generated data, a JSON summary; safe to re-run."""
+
+import json
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+
+from curation.models import Job, Membership, Project, User
+from curation.services import demo
+
+
+@pytest.fixture
+def small_demo(monkeypatch, settings):
+    settings.JOBS_IN_PROCESS_THREAD = False
+    monkeypatch.setattr(demo, "DEMO_PARAMS", {"patients": 2, "seed": 3, "image_size": 64})
+
+
+def _run(capsys):
+    call_command("demo")
+    out = capsys.readouterr().out
+    return out, json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_creates_users_project_and_data_and_prints_json(small_demo, capsys):
+    out, summary = _run(capsys)
+    # The four demo users exist with the printed passwords and their roles
+    assert [u["username"] for u in summary["users"]] == ["admin", "curator", "radiologist1", "radiologist2"]
+    for user in summary["users"]:
+        assert User.objects.get(username=user["username"]).check_password(user["password"])
+        assert f"password: {user['password']}" in out
+    project = Project.objects.get(slug="demo")
+    assert dict(Membership.objects.filter(project=project).values_list("user__username", "role")) == {
+        "admin": "admin",
+        "curator": "curator",
+        "radiologist1": "radiologist",
+        "radiologist2": "radiologist",
+    }
+    # Every job succeeded and the generated files are in storage
+    assert summary["ok"] is True
+    assert [(j["kind"], j["status"]) for j in summary["jobs"]] == [("demo.generate", "succeeded")]
+    assert default_storage.exists("projects/demo/sources/demo-seed3/reports.csv")
+    assert default_storage.exists("projects/demo/sources/demo-seed3/truth.json")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_is_safe_to_run_twice(small_demo, capsys):
+    _, first = _run(capsys)
+    _, second = _run(capsys)
+    assert first["users"] == second["users"]
+    assert second["jobs"][0]["id"] == first["jobs"][0]["id"]
+    assert Job.objects.count() == 1
+    assert (User.objects.count(), Project.objects.count()) == (4, 1)
