@@ -67,7 +67,9 @@ def job_list(request, slug):
         jobs = jobs.filter(pk__lt=int(before))  # keyset page: never an OFFSET scan
     page = list(jobs[: JOB_PAGE + 1])
     context = _job_context(request, project, page[:JOB_PAGE])
-    context.update(status=status, statuses=JobStatus.choices, next_before=page[JOB_PAGE - 1].pk if len(page) > JOB_PAGE else None)
+    context.update(
+        status=status, statuses=JobStatus.choices, next_before=page[JOB_PAGE - 1].pk if len(page) > JOB_PAGE else None
+    )
     template = "frontend/partials/job_table.html" if request.headers.get("HX-Request") else "frontend/job_list.html"
     return render(request, template, context)
 
@@ -99,7 +101,7 @@ def job_detail(request, slug, job_id):
 def job_start(request, slug):
     project = get_project(request.user, slug, Action.VIEW_PROJECT)
     kind = request.POST.get("kind", "")
-    params = {k[len("param_"):]: v for k, v in request.POST.items() if k.startswith("param_")}
+    params = {k[len("param_") :]: v for k, v in request.POST.items() if k.startswith("param_")}
     try:
         job = job_services.start_job(request.user, project, kind, params)
     except ValidationError as exc:
