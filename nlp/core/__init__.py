@@ -1,0 +1,1 @@
+"""Django-free report label mining: sections, vocabulary, ConText scope, labeler, label spaces, review."""
