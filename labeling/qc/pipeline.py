@@ -1,0 +1,84 @@
+"""One entry point for QC of one image's masks: plausibility flags, estimated Dice, decision.
+
+The result is plain JSON-serialisable data, so the Django job can store it in `QcResult` as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+from .bank import ReferenceBank
+from .checks import REJECT, Flag, run_checks
+from .estimate import apply_calibration, compute_features
+from .shapes import MaskInputError, prepare
+
+METHOD = "mask-rca+local-shape-model+plausibility"
+VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class QcConfig:
+    """Decision thresholds on the overall estimated Dice (mean of lungs and heart)."""
+
+    review_below: float = 0.85
+    reject_below: float = 0.60
+    expected: tuple[str, ...] = ("lungs", "heart")
+
+
+@dataclass
+class QcReport:
+    """Everything a QcResult row holds."""
+
+    estimated_dice: dict  # right_lung/left_lung (when split), lungs, heart, overall
+    flags: list = field(default_factory=list)  # list of Flag.as_dict()
+    decision: str = "review"  # accept / review / reject
+    metrics: dict = field(default_factory=dict)
+    features: dict = field(default_factory=dict)
+    method: str = METHOD
+    version: str = VERSION
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [f["reason"] for f in self.flags]
+
+
+def qc_mask_set(
+    masks_by_organ: dict, bank: ReferenceBank, config: QcConfig | None = None, exclude_ids: Iterable[str] = ()
+) -> QcReport:
+    """QC one image's organ masks (organ name -> 2-D bool array on one grid) against a reference bank.
+
+    Organs: `right_lung`, `left_lung` (or `lungs` for both as one region), `heart`. Raises MaskInputError
+    when nothing can be assessed (no masks, mismatched grids).
+    """
+    config = config or QcConfig()
+    prepared = prepare(masks_by_organ, bank.frame)
+    flags, metrics = run_checks(prepared, config.expected)
+    features = compute_features(prepared, bank, exclude_ids)
+    estimates = apply_calibration(features, bank.calibration)
+    parts = [estimates.get(o, 0.0) for o in config.expected]
+    estimates["overall"] = float(sum(parts) / len(parts)) if parts else 0.0
+    estimates = {k: round(v, 4) for k, v in estimates.items()}
+    decision = decide(estimates["overall"], flags, config)
+    return QcReport(
+        estimated_dice=estimates,
+        flags=[f.as_dict() for f in flags],
+        decision=decision,
+        metrics={k: round(float(v), 4) for k, v in metrics.items()},
+        features={k: None if v is None else [round(float(x), 4) for x in v] for k, v in features.items()},
+    )
+
+
+def decide(overall: float, flags: list[Flag], config: QcConfig) -> str:
+    """reject on a decisive flag or a very low estimate, review on any flag or a low estimate, else accept."""
+    if overall < config.reject_below or any(f.severity == REJECT for f in flags):
+        return "reject"
+    if overall < config.review_below or flags:
+        return "review"
+    return "accept"
+
+
+__all__ = ["QcConfig", "QcReport", "qc_mask_set", "decide", "MaskInputError", "METHOD", "VERSION"]
