@@ -218,8 +218,23 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SILENCED_SYSTEM_CHECKS = ["security.W021"] if not SECURE_HSTS_PRELOAD else []
 
+# --- Import ---------------------------------------------------------------------------------
+# Server-side folders that admins may import from (comma-separated). Every worker must see them at
+# the same path (a shared mount); uploads go through storage instead.
+IMPORT_ALLOWED_ROOTS = env_list("IMPORT_ALLOWED_ROOTS")
+IMPORT_MAX_UPLOAD_BYTES = int(os.environ.get("IMPORT_MAX_UPLOAD_BYTES", 4 * 1024**3))
+IMPORT_MAX_FILE_BYTES = int(os.environ.get("IMPORT_MAX_FILE_BYTES", 512 * 1024**2))
+IMPORT_ZIP_LIMITS = {
+    "max_members": int(os.environ.get("IMPORT_ZIP_MAX_MEMBERS", 200_000)),
+    "max_total_bytes": int(os.environ.get("IMPORT_ZIP_MAX_TOTAL_BYTES", 20 * 1024**3)),
+    "max_member_bytes": IMPORT_MAX_FILE_BYTES,
+}
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
 # --- Limits ---------------------------------------------------------------------------------
 JOB_ERROR_LIMIT = 200  # errors kept per job row; the total is still counted
+# A queued/running job whose row has not changed for this long may be re-run (its worker is gone).
+JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", 300))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 LOGGING = {

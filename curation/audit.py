@@ -126,3 +126,28 @@ def job_cancelled(actor: User | None, job: Job, old_status: str) -> AuditEvent:
         before={"status": old_status},
         after={"status": job.status, "cancel_requested": job.cancel_requested},
     )
+
+
+def job_rerun(actor: User | None, job: Job, new_job: Job) -> AuditEvent:
+    return _record(
+        actor=actor,
+        action="job.rerun",
+        obj_type="job",
+        obj_id=job.pk,
+        obj_repr=job.kind,
+        project=job.project,
+        before={"status": job.status},
+        after={"rerun_as": new_job.pk},
+    )
+
+
+def import_uploaded(actor: User | None, project: Project, storage_name: str, size: int) -> AuditEvent:
+    return _record(
+        actor=actor,
+        action="import.uploaded",
+        obj_type="upload",
+        obj_id=storage_name.rsplit("/", 1)[-1],
+        obj_repr=storage_name,
+        project=project,
+        after={"size": size},
+    )

@@ -20,6 +20,7 @@ from .models import Job
 logger = logging.getLogger(__name__)
 
 _announced = False
+_local = threading.local()
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
@@ -61,6 +62,9 @@ def send(job: Job) -> None:
     job_id = job.pk
 
     def _send() -> None:
+        if getattr(_local, "force_sync", False):
+            kind.task.apply(args=[job_id])
+            return
         if settings.JOBS_IN_PROCESS:
             if settings.JOBS_IN_PROCESS_THREAD:
                 _in_process_executor().submit(_run_in_thread, kind.task, job_id)
@@ -72,6 +76,19 @@ def send(job: Job) -> None:
         kind.task.apply_async(args=[job_id], queue=kind.queue, task_id=task_id)
 
     transaction.on_commit(_send)
+
+
+class run_in_process:
+    """Within this block, jobs sent from this thread run synchronously here (the CLI's contract)."""
+
+    def __enter__(self):
+        self._previous = getattr(_local, "force_sync", False)
+        _local.force_sync = True
+        return self
+
+    def __exit__(self, *exc):
+        _local.force_sync = self._previous
+        return False
 
 
 def wait_for_in_process_jobs(timeout: float = 600) -> None:

@@ -22,6 +22,8 @@ class JobKind:
     description: str = ""
     # params validator: (raw params, project) -> clean params; raises django ValidationError
     clean_params: Callable[[dict, Project], dict] = field(default=lambda params, project: dict(params))
+    # extra start check with the cleaned params: (actor or None, project, params) -> None or raises
+    check_start: Callable[[Any, Project, dict], None] | None = None
     # Kinds started only by the system (e.g. sub-steps) are hidden from the start menus.
     user_startable: bool = True
 

@@ -28,6 +28,9 @@ class Action(StrEnum):
     VIEW_JOBS = "jobs.view"
     CANCEL_JOBS = "jobs.cancel"
     VIEW_AUDIT = "audit.view"
+    VIEW_STUDIES = "studies.view"
+    IMPORT_STUDIES = "studies.import"
+    VIEW_PSEUDONYMS = "pseudonyms.view"
 
 
 RULES: dict[Action, frozenset[Role]] = {
@@ -40,6 +43,10 @@ RULES: dict[Action, frozenset[Role]] = {
     # run the project's pipelines.
     Action.CANCEL_JOBS: STAFF_ROLES,
     Action.VIEW_AUDIT: frozenset({Role.ADMIN}),
+    Action.VIEW_STUDIES: ALL_ROLES,
+    Action.IMPORT_STUDIES: STAFF_ROLES,  # server folders: admins only (curation.services.ingest)
+    # The link back to real identities: admins only, and never in exports.
+    Action.VIEW_PSEUDONYMS: frozenset({Role.ADMIN}),
 }
 
 _CACHE_ATTR = "_project_roles"

@@ -53,6 +53,10 @@ def task(*, queue: str, time_limit: int = 3600, soft_time_limit: int | None = No
     return decorator
 
 
+class JobFailed(Exception):
+    """Raised by a job for a whole-job failure whose message the user should read as it is."""
+
+
 class JobCancelled(Exception):
     """Raised inside a job when a user asked to cancel it."""
 
@@ -166,6 +170,8 @@ def run_job(job_id: int, fn: Callable[[JobContext], dict | None]) -> None:
     except JobCancelled:
         ctx.flush(force=False)
         _finish(job_id, JobStatus.CANCELLED, ctx=ctx, message="Cancelled by a user.")
+    except JobFailed as exc:
+        _finish(job_id, JobStatus.FAILED, ctx=ctx, message=str(exc)[:500])
     except SoftTimeLimitExceeded:
         _finish(job_id, JobStatus.FAILED, ctx=ctx, message="Stopped: the job ran past its time limit.")
     except Exception as exc:  # the row must say what happened, whatever it was
@@ -216,6 +222,7 @@ def job_task(
     time_limit: int = 3600,
     description: str = "",
     clean_params: Callable[[dict, Any], dict] | None = None,
+    check_start: Callable[[Any, Any, dict], None] | None = None,
     user_startable: bool = True,
 ):
     """Declare a job kind and its task. The function receives a JobContext and returns a result dict."""
@@ -236,6 +243,7 @@ def job_task(
                 task=celery_task,
                 description=description or _first_line(fn.__doc__),
                 clean_params=clean_params or (lambda params, project: dict(params)),
+                check_start=check_start,
                 user_startable=user_startable,
             )
         )

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from .models import Role
+from .models import Image, RenderStatus, Role
 from .tasking import JobContext, job_task
 
 DEMO_MAX_PATIENTS = 500
@@ -80,3 +80,51 @@ def generate_demo_data(ctx: JobContext) -> dict:
             ctx.advance(1, files_stored=1)
     counts = {k: v for k, v in summary.items() if isinstance(v, int)}
     return {"storage_prefix": prefix, **counts}
+
+
+def _clean_import(params: dict, project) -> dict:
+    from .services.ingest import clean_import_params
+
+    return clean_import_params(params, project)
+
+
+def _check_import(actor, project, params) -> None:
+    from .services.ingest import check_import_start
+
+    check_import_start(actor, project, params)
+
+
+@job_task(
+    kind="ingest.import",
+    label="Import studies",
+    queue="ingest",
+    start_roles={Role.ADMIN, Role.CURATOR},
+    time_limit=6 * 3600,
+    clean_params=_clean_import,
+    check_start=_check_import,
+)
+def import_studies(ctx: JobContext) -> dict:
+    """Index, de-identify and register studies from a DICOM folder or a dataset manifest."""
+    from .services import ingest, jobs
+
+    result = ingest.run_import(ctx)
+    if Image.objects.filter(project=ctx.project, render_status=RenderStatus.PENDING).exists():
+        # Pixels are decoded by a follow-up job, so the import itself stays an index-speed pass.
+        render = jobs.start_job(None, ctx.project, "ingest.render", {"after_job": ctx.job.pk})
+        result["render_job"] = render.pk
+    return result
+
+
+@job_task(
+    kind="ingest.render",
+    label="Render images",
+    queue="ingest",
+    start_roles={Role.ADMIN, Role.CURATOR},
+    time_limit=6 * 3600,
+    clean_params=lambda params, project: {k: v for k, v in params.items() if k == "after_job"},
+)
+def render_images(ctx: JobContext) -> dict:
+    """Decode the pixels of imported images and store display, 16-bit and thumbnail renderings."""
+    from .services.rendering import run_render
+
+    return run_render(ctx)

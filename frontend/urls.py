@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import study_views, views
 
 app_name = "frontend"
 
@@ -17,4 +17,9 @@ urlpatterns = [
     path("p/<slug:slug>/jobs/start/", views.job_start, name="job-start"),
     path("p/<slug:slug>/jobs/<int:job_id>/", views.job_detail, name="job-detail"),
     path("p/<slug:slug>/jobs/<int:job_id>/cancel/", views.job_cancel, name="job-cancel"),
+    path("p/<slug:slug>/jobs/<int:job_id>/rerun/", views.job_rerun, name="job-rerun"),
+    path("p/<slug:slug>/studies/", study_views.study_list, name="study-list"),
+    path("p/<slug:slug>/studies/<int:study_id>/", study_views.study_detail, name="study-detail"),
+    path("p/<slug:slug>/patients/<str:pseudo_id>/", study_views.patient_detail, name="patient-detail"),
+    path("p/<slug:slug>/import/", study_views.import_page, name="import"),
 ]

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from curation import jobkinds
 from curation.models import Job, JobStatus, Membership
-from curation.permissions import Action, get_project, role_in, visible_projects
+from curation.permissions import Action, can, get_project, role_in, visible_projects
 from curation.services import jobs as job_services
 
 JOB_PAGE = 50
@@ -49,7 +49,8 @@ def project_dashboard(request, slug):
     context.update(
         role=role,
         status_counts={s.label: status_counts.get(s.value, 0) for s in JobStatus},
-        kinds=jobkinds.startable_by(role),
+        kinds=[k for k in jobkinds.startable_by(role) if not k.name.startswith("ingest.")],
+        can_import=can(request.user, Action.IMPORT_STUDIES, project),
         members=Membership.objects.filter(project=project).select_related("user").order_by("role", "user__username"),
     )
     return render(request, "frontend/project_dashboard.html", context)
@@ -90,7 +91,13 @@ def job_detail(request, slug, job_id):
     project = get_project(request.user, slug, Action.VIEW_JOBS)
     job = get_object_or_404(Job.objects.select_related("created_by", "project"), project=project, pk=job_id)
     kind = jobkinds.get(job.kind)
-    context = {"project": project, "job": job, "kind": kind, "can_cancel": job_services.can_cancel(request.user, job)}
+    context = {
+        "project": project,
+        "job": job,
+        "kind": kind,
+        "can_cancel": job_services.can_cancel(request.user, job),
+        "can_rerun": job_services.can_rerun(request.user, job),
+    }
     if request.headers.get("HX-Request"):
         return render(request, "frontend/partials/job_status.html", context)
     return render(request, "frontend/job_detail.html", context)
@@ -125,3 +132,19 @@ def job_cancel(request, slug, job_id):
     else:
         messages.success(request, f"Cancellation requested for job #{job.pk}.")
     return redirect("frontend:job-detail", slug=project.slug, job_id=job.pk)
+
+
+@login_required
+@require_POST
+def job_rerun(request, slug, job_id):
+    project = get_project(request.user, slug, Action.VIEW_JOBS)
+    job = get_object_or_404(Job.objects.select_related("project"), project=project, pk=job_id)
+    if not job_services.can_rerun(request.user, job):
+        raise PermissionDenied("You may not re-run this job.")
+    try:
+        new = job_services.rerun_job(request.user, job)
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+        return redirect("frontend:job-detail", slug=project.slug, job_id=job.pk)
+    messages.success(request, f"Re-running as job #{new.pk}.")
+    return redirect("frontend:job-detail", slug=project.slug, job_id=new.pk)

@@ -48,3 +48,36 @@ class JobFactory(factory.django.DjangoModelFactory):
     kind = "demo.generate"
     project = factory.SubFactory(ProjectFactory)
     params = factory.LazyFunction(lambda: {"patients": 2, "seed": 1, "image_size": 64})
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "curation.Patient"
+
+    project = factory.SubFactory(ProjectFactory)
+    pseudo_id = factory.Sequence(lambda n: f"P{n:06d}")
+    sex = "F"
+
+
+class StudyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "curation.Study"
+
+    patient = factory.SubFactory(PatientFactory)
+    project = factory.LazyAttribute(lambda o: o.patient.project)
+    dataset = "dicom"
+    study_key = factory.Sequence(lambda n: f"2.25.{1000 + n}")
+    age_years = 60
+    sex = "F"
+    image_count = 1
+
+
+class ImageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "curation.Image"
+
+    study = factory.SubFactory(StudyFactory)
+    project = factory.LazyAttribute(lambda o: o.study.project)
+    image_key = factory.Sequence(lambda n: f"2.25.{900000 + n}")
+    view_position = "PA"
+    modality = "CR"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import study_views, views
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
@@ -15,5 +15,16 @@ urlpatterns = [
     path("projects/<slug:slug>/jobs/", views.JobListView.as_view(), name="api-jobs"),
     path("projects/<slug:slug>/jobs/<int:job_id>/", views.JobDetailView.as_view(), name="api-job"),
     path("projects/<slug:slug>/jobs/<int:job_id>/cancel/", views.JobCancelView.as_view(), name="api-job-cancel"),
+    path("projects/<slug:slug>/jobs/<int:job_id>/rerun/", views.JobRerunView.as_view(), name="api-job-rerun"),
     path("projects/<slug:slug>/audit/", views.AuditListView.as_view(), name="api-audit"),
+    path("projects/<slug:slug>/imports/", study_views.ImportView.as_view(), name="api-imports"),
+    path("projects/<slug:slug>/studies/", study_views.StudyListView.as_view(), name="api-studies"),
+    path("projects/<slug:slug>/studies/<int:study_id>/", study_views.StudyDetailView.as_view(), name="api-study"),
+    path("projects/<slug:slug>/patients/<str:pseudo_id>/", study_views.PatientDetailView.as_view(), name="api-patient"),
+    path(
+        "projects/<slug:slug>/images/<int:image_id>/<str:which>/",
+        study_views.ImageFileView.as_view(),
+        name="image-file",
+    ),
+    path("projects/<slug:slug>/pseudonyms/", study_views.PseudonymListView.as_view(), name="api-pseudonyms"),
 ]

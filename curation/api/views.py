@@ -177,6 +177,21 @@ class JobCancelView(ProjectScopedMixin, APIView):
         return Response(s.JobSerializer(job).data)
 
 
+class JobRerunView(ProjectScopedMixin, APIView):
+    """Run a failed, cancelled or stalled (worker lost) job again as a new job; the work is idempotent."""
+
+    project_actions = {"POST": Action.VIEW_JOBS}  # the job kind's start roles decide (service)
+
+    @extend_schema(request=None, responses={201: s.JobSerializer})
+    def post(self, request, slug, job_id):
+        job = get_object_or_404(Job.objects.select_related("project"), project=self.project, pk=job_id)
+        kind = jobkinds.get(job.kind)
+        if kind is None or role_in(request.user, self.project) not in kind.start_roles:
+            raise DRFPermissionDenied("Your role may not start this kind of job.")
+        new = job_services.rerun_job(request.user, job)
+        return Response(s.JobSerializer(new).data, status=status.HTTP_201_CREATED)
+
+
 class AuditListView(ProjectScopedMixin, generics.ListAPIView):
     project_actions = {"GET": Action.VIEW_AUDIT}
     serializer_class = s.AuditEventSerializer

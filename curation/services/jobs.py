@@ -26,6 +26,8 @@ def start_job(actor: User | None, project: Project, kind_name: str, params: dict
     if params is not None and not isinstance(params, dict):
         raise ValidationError({"params": "Job parameters must be a JSON object."})
     clean = kind.clean_params(dict(params or {}), project)
+    if kind.check_start is not None:
+        kind.check_start(actor, project, clean)
     job = Job.objects.create(kind=kind.name, project=project, created_by=actor, params=clean)
     audit.job_started(actor, job)
     dispatch.send(job)
@@ -61,3 +63,41 @@ def cancel_job(actor: User, job: Job) -> Job:
     job.save(update_fields=fields)
     audit.job_cancelled(actor, job, old_status)
     return job
+
+
+def is_stale(job: Job) -> bool:
+    """A running job whose row has not moved for JOB_STALE_SECONDS: its worker is presumably gone."""
+    from django.conf import settings
+
+    age = (timezone.now() - job.updated_at).total_seconds()
+    return job.status in (JobStatus.QUEUED, JobStatus.RUNNING) and age > settings.JOB_STALE_SECONDS
+
+
+def can_rerun(user: User, job: Job) -> bool:
+    kind = jobkinds.get(job.kind)
+    if kind is None or not kind.user_startable or role_in(user, job.project) not in kind.start_roles:
+        return False
+    return job.status in (JobStatus.FAILED, JobStatus.CANCELLED) or is_stale(job)
+
+
+@transaction.atomic
+def rerun_job(actor: User, job: Job) -> Job:
+    """Start the same work again as a new job. Jobs are idempotent, so nothing is done twice.
+
+    A job that stopped moving (its worker was killed) is marked failed first, pointing at the new one.
+    """
+    job = locks.job_for_update(job.pk)
+    if job.status == JobStatus.SUCCEEDED:
+        raise ValidationError("The job succeeded; start a new one instead.")
+    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING) and not is_stale(job):
+        raise ValidationError("The job is still running; cancel it or wait until it stops moving.")
+    new = start_job(actor, job.project, job.kind, job.params)
+    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        old_status = job.status
+        job.status = JobStatus.FAILED
+        job.finished_at = timezone.now()
+        job.message = f"Interrupted (its worker stopped); re-run as job #{new.pk}."
+        job.save(update_fields=["status", "finished_at", "message", "updated_at"])
+        audit.job_cancelled(actor, job, old_status)
+    audit.job_rerun(actor, job, new)
+    return new

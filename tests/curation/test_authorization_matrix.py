@@ -49,6 +49,19 @@ ENDPOINTS = [
     ),
     ("job cancel", "post", "/api/projects/chest/jobs/{queued}/cancel/", None, expect(403, curator=200, admin=200)),
     ("audit", "get", "/api/projects/chest/audit/", None, expect(403, admin=200)),
+    ("job rerun (admin-only kind)", "post", "/api/projects/chest/jobs/{failed}/rerun/", None, expect(403, admin=201)),
+    ("studies", "get", "/api/projects/chest/studies/", None, expect(200)),
+    ("study detail", "get", "/api/projects/chest/studies/{study}/", None, expect(200)),
+    ("patient", "get", "/api/projects/chest/patients/{patient}/", None, expect(200)),
+    ("image file", "get", "/api/projects/chest/images/{image}/thumbnail/", None, expect(200)),
+    ("pseudonym map", "get", "/api/projects/chest/pseudonyms/", None, expect(403, admin=200)),
+    (
+        "import from server folder",
+        "post",
+        "/api/projects/chest/imports/",
+        {"source": "dicom", "path": "{root}"},
+        expect(403, admin=201),
+    ),
     ("schema", "get", "/api/schema/", None, expect(200, outsider=200, anonymous=401)),
     ("docs", "get", "/api/docs/", None, expect(200, outsider=200, anonymous=401)),
 ]
@@ -86,11 +99,30 @@ POSTS = [
 
 
 @pytest.fixture
-def jobs(project, members, settings):
+def jobs(project, members, settings, tmp_path):
+    """Objects the URLs point at: jobs, a study with a rendered image, an allowed server folder."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from tests.factories import ImageFactory
+
     settings.JOBS_IN_PROCESS_THREAD = False
+    settings.IMPORT_ALLOWED_ROOTS = [str(tmp_path)]
     done = JobFactory(project=project, status=JobStatus.SUCCEEDED)
     queued = JobFactory(project=project, status=JobStatus.QUEUED)
-    return {"job": done.pk, "queued": queued.pk}
+    failed = JobFactory(project=project, status=JobStatus.FAILED)
+    image = ImageFactory(study__patient__project=project)
+    image.thumbnail = default_storage.save("projects/chest/renders/t.png", ContentFile(b"\x89PNG\r\n\x1a\n"))
+    image.save()
+    return {
+        "job": done.pk,
+        "queued": queued.pk,
+        "failed": failed.pk,
+        "study": image.study_id,
+        "patient": image.study.patient.pseudo_id,
+        "image": image.pk,
+        "root": str(tmp_path),
+    }
 
 
 @pytest.fixture
@@ -113,6 +145,8 @@ def test_api_endpoint_allows_exactly_the_expected_roles(
     monkeypatch.setattr("curation.dispatch.send", lambda job: None)
     client = api(_user(members, role))
     # When they call the endpoint
+    if body:
+        body = {k: v.format(**jobs) if isinstance(v, str) else v for k, v in body.items()}
     response = getattr(client, method)(url.format(**jobs), body, format="json")
     # Then the status is exactly the one in the table
     assert response.status_code == expected[role], response.content[:300]
@@ -135,6 +169,7 @@ def test_form_post_allows_exactly_the_expected_roles(role, name, url, body, expe
     client = Client()
     if role != ANON:
         client.force_login(members[role])
+    body = {k: v.format(**jobs) for k, v in body.items()}
     response = client.post(url.format(**jobs), body)
     assert response.status_code == expected[role]
 

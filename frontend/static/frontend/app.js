@@ -28,7 +28,7 @@
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event)) return;
     if (pendingG) {
       pendingG = false;
-      if (["p", "d", "j"].includes(event.key)) { event.preventDefault(); go("g " + event.key); }
+      if (["p", "d", "j", "s"].includes(event.key)) { event.preventDefault(); go("g " + event.key); }
       return;
     }
     switch (event.key) {
@@ -38,6 +38,11 @@
       case "Enter": {
         const all = rows();
         if (selected >= 0 && all[selected]) { event.preventDefault(); window.location.href = all[selected].dataset.href; }
+        break;
+      }
+      case "/": {
+        const f = document.querySelector("[data-first-filter]");
+        if (f) { event.preventDefault(); f.focus(); }
         break;
       }
       case "?": { const d = document.getElementById("help"); if (d && !d.open) d.showModal(); break; }

@@ -1,0 +1,136 @@
+"""API views for studies, patients, image files, imports and the pseudonym map."""
+
+import json
+import mimetypes
+
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..models import Image, PseudonymMap, Study
+from ..permissions import Action
+from ..services import ingest
+from ..services import jobs as job_services
+from ..services.studies import StudyFilters, patient_timeline, study_queryset
+from . import serializers as s
+from . import study_serializers as ss
+from .views import ProjectScopedMixin
+
+STUDY_FILTER_PARAMS = [
+    OpenApiParameter("dataset", str),
+    OpenApiParameter("view", str),
+    OpenApiParameter("sex", str),
+    OpenApiParameter("age_min", int),
+    OpenApiParameter("age_max", int),
+    OpenApiParameter("has_report", bool),
+    OpenApiParameter("label", str, description="a native label that is positive (1)"),
+]
+
+
+class StudyListView(ProjectScopedMixin, generics.ListAPIView):
+    """Studies, newest first, cursor-paginated, with filters."""
+
+    project_actions = {"GET": Action.VIEW_STUDIES}
+    serializer_class = ss.StudyListSerializer
+
+    def get_queryset(self):
+        return study_queryset(self.project, StudyFilters.from_query(self.request.query_params))
+
+    @extend_schema(parameters=STUDY_FILTER_PARAMS)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class StudyDetailView(ProjectScopedMixin, APIView):
+    project_actions = {"GET": Action.VIEW_STUDIES}
+
+    @extend_schema(responses=ss.StudyDetailSerializer)
+    def get(self, request, slug, study_id):
+        study = get_object_or_404(Study.objects.select_related("patient"), project=self.project, pk=study_id)
+        return Response(ss.StudyDetailSerializer(study, context={"project": self.project}).data)
+
+
+class PatientDetailView(ProjectScopedMixin, APIView):
+    """A patient's studies in date order (the longitudinal view)."""
+
+    project_actions = {"GET": Action.VIEW_STUDIES}
+
+    @extend_schema(responses=ss.StudyDetailSerializer(many=True))
+    def get(self, request, slug, pseudo_id):
+        patient, studies = patient_timeline(self.project, pseudo_id)
+        if patient is None:
+            raise Http404("No such patient.")
+        data = ss.StudyDetailSerializer(studies, many=True, context={"project": self.project}).data
+        return Response({"patient": patient.pseudo_id, "sex": patient.sex, "studies": data})
+
+
+class ImageFileView(ProjectScopedMixin, APIView):
+    """An image's rendering (display, display16, thumbnail) streamed from storage after the permission check."""
+
+    project_actions = {"GET": Action.VIEW_STUDIES}
+
+    @extend_schema(responses={(200, "image/png"): bytes})
+    def get(self, request, slug, image_id, which):
+        if which not in ("display", "display16", "thumbnail"):
+            raise Http404("No such rendering.")
+        image = get_object_or_404(Image, project=self.project, pk=image_id)
+        name = getattr(image, which)
+        if not name or not default_storage.exists(name):
+            raise Http404("Not rendered yet.")
+        response = FileResponse(
+            default_storage.open(name, "rb"), content_type=mimetypes.guess_type(name)[0] or "image/png"
+        )
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+class ImportView(ProjectScopedMixin, APIView):
+    """Start an import: upload a zip (admins, curators) or name a server folder (admins)."""
+
+    project_actions = {"POST": Action.IMPORT_STUDIES}
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(request={"multipart/form-data": ss.ImportStartSerializer}, responses={201: s.JobSerializer})
+    def post(self, request, slug):
+        body = ss.ImportStartSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        params = {"source": data["source"]}
+        mapping = data.get("mapping")
+        if isinstance(mapping, str):
+            try:
+                mapping = json.loads(mapping)
+            except json.JSONDecodeError as exc:
+                raise ValidationError({"mapping": f"Not valid JSON: {exc}"}) from exc
+        if mapping:
+            params["mapping"] = mapping
+        if data.get("file") and data.get("path"):
+            raise ValidationError({"file": "Give a file or a path, not both."})
+        if data.get("file"):
+            ingest.clean_import_params({**params, "upload": f"projects/{slug}/uploads/x.zip"}, self.project)
+            params["upload"] = ingest.save_upload(request.user, self.project, data["file"], data["file"].name)
+        elif data.get("path"):
+            params["path"] = data["path"]
+        job = job_services.start_job(request.user, self.project, "ingest.import", params)
+        return Response(s.JobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+class PseudonymListView(ProjectScopedMixin, generics.ListAPIView):
+    """The pseudonym map (originals and date offsets): project admins only."""
+
+    project_actions = {"GET": Action.VIEW_PSEUDONYMS}
+    serializer_class = ss.PseudonymSerializer
+
+    def get_queryset(self):
+        qs = PseudonymMap.objects.filter(project=self.project)
+        if kind := self.request.query_params.get("kind"):
+            qs = qs.filter(kind=kind)
+        if pseudonym := self.request.query_params.get("pseudonym"):
+            qs = qs.filter(pseudonym=pseudonym)
+        return qs

@@ -1,0 +1,491 @@
+"""Importing studies: DICOM folders and dataset manifests, from a server folder, an uploaded zip or storage.
+
+The import job walks the source in batches: DICOM files are indexed, de-identified and stored; manifest
+rows are mapped onto the same models. Per-item problems become job errors and the rest goes on.
+Pixels are decoded later by the render job (curation.services.rendering), on the ingest queue too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from .. import audit
+from ..models import Dataset, Project, RenderStatus, Role, User
+from ..permissions import role_in
+from ..tasking import JobFailed
+from .ingest_writer import IngestItem, existing_hashes, write_batch
+from .pseudonyms import Pseudonymizer
+
+logger = logging.getLogger(__name__)
+
+SOURCES = tuple(Dataset.values)
+PUBLIC_DATASETS = {"nih", "chexpert", "mimic", "openi", "padchest"}
+DICOM_BATCH = 100  # files per transaction: a lost worker redoes at most this many
+MANIFEST_BATCH = 5000  # rows per transaction: set-based writes amortise the per-batch queries
+REPORT_FILES = ("reports.csv",)
+
+
+# --- parameters and permissions --------------------------------------------------------------------
+def allowed_roots() -> list[Path]:
+    return [Path(p).resolve() for p in settings.IMPORT_ALLOWED_ROOTS]
+
+
+def resolve_server_path(path: str) -> Path:
+    """A server folder is allowed only under one of settings.IMPORT_ALLOWED_ROOTS."""
+    roots = allowed_roots()
+    if not roots:
+        raise ValidationError({"path": "Server-side imports are disabled (set IMPORT_ALLOWED_ROOTS)."})
+    candidate = Path(path).resolve()
+    if not any(candidate == root or root in candidate.parents for root in roots):
+        raise ValidationError({"path": f"{path!r} is not under an allowed import root."})
+    if not candidate.is_dir():
+        raise ValidationError({"path": f"{path!r} is not a folder on the server."})
+    return candidate
+
+
+def clean_import_params(params: dict, project: Project, *, trusted_path: bool = False) -> dict:
+    source = params.get("source", "")
+    if source not in SOURCES:
+        raise ValidationError({"source": f"Unknown source {source!r}; use one of {', '.join(SOURCES)}."})
+    origins = [k for k in ("path", "upload", "storage_prefix") if params.get(k)]
+    if len(origins) != 1:
+        raise ValidationError({"path": "Give exactly one of: a server folder (path) or an uploaded zip (upload)."})
+    clean = {"source": source, origins[0]: str(params[origins[0]])}
+    if "path" in clean:
+        if trusted_path:  # the CLI: an operator with a shell on the server names any folder
+            folder = Path(clean["path"]).resolve()
+            if not folder.is_dir():
+                raise ValidationError({"path": f"{clean['path']!r} is not a folder."})
+            clean["path"] = str(folder)
+        else:
+            clean["path"] = str(resolve_server_path(clean["path"]))
+    if "upload" in clean and not clean["upload"].startswith(f"projects/{project.slug}/uploads/"):
+        raise ValidationError({"upload": "Unknown upload."})
+    # Files already in storage (generated demo data): only from this project's own sources folder.
+    if "storage_prefix" in clean and (
+        not clean["storage_prefix"].startswith(f"projects/{project.slug}/sources/") or ".." in clean["storage_prefix"]
+    ):
+        raise ValidationError({"storage_prefix": "Only this project's sources folder can be imported from storage."})
+    mapping = params.get("mapping")
+    if source == "csv":
+        if not isinstance(mapping, dict) or not mapping:
+            raise ValidationError({"mapping": "A generic CSV import needs a column mapping (a JSON object)."})
+        clean["mapping"] = mapping
+    return clean
+
+
+def check_import_start(actor: User | None, project: Project, params: dict) -> None:
+    """Server folders are for admins; uploads for admins and curators (the kind's start roles)."""
+    if actor is not None and "path" in params and role_in(actor, project) != Role.ADMIN:
+        raise PermissionDenied("Only project admins may import from a server folder.")
+
+
+def save_upload(actor: User | None, project: Project, fileobj, filename: str) -> str:
+    """Store an uploaded archive for the import job; returns its storage name."""
+    if not filename.lower().endswith(".zip"):
+        raise ValidationError({"file": "Upload a .zip archive."})
+    if getattr(fileobj, "size", 0) > settings.IMPORT_MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            {"file": f"The archive is over the {settings.IMPORT_MAX_UPLOAD_BYTES // 2**20} MB limit."}
+        )
+    name = f"projects/{project.slug}/uploads/{os.urandom(8).hex()}.zip"
+    saved = default_storage.save(name, fileobj)
+    audit.import_uploaded(actor, project, saved, getattr(fileobj, "size", 0))
+    return saved
+
+
+# --- materialising a source as a local folder ---------------------------------------------------
+@contextlib.contextmanager
+def local_source(params: dict, ctx) -> Iterator[tuple[Path, bool]]:
+    """Yield (local folder, persistent): persistent folders may be referenced by later render jobs."""
+    if "path" in params:
+        yield Path(params["path"]), True
+        return
+    with tempfile.TemporaryDirectory(prefix="import-") as tmp:
+        root = Path(tmp)
+        if "upload" in params:
+            from ..archives import ArchiveError, extract_zip_safely
+
+            archive = root / "upload.zip"
+            with default_storage.open(params["upload"], "rb") as src, archive.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
+            try:
+                _, errors = extract_zip_safely(archive, root / "files", **settings.IMPORT_ZIP_LIMITS)
+            except ArchiveError as exc:
+                raise ImportFailed(f"The archive was refused: {exc}") from exc
+            archive.unlink()
+            for error in errors:
+                ctx.error(error.item, error.reason)
+            yield root / "files", False
+        else:
+            prefix = params["storage_prefix"].rstrip("/")
+            _download_prefix(prefix, root)
+            yield root, False
+
+
+def _download_prefix(prefix: str, dest: Path) -> None:
+    dirs, files = default_storage.listdir(prefix)
+    for name in files:
+        with default_storage.open(f"{prefix}/{name}", "rb") as src, (dest / name).open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+    for sub in dirs:
+        (dest / sub).mkdir(parents=True, exist_ok=True)
+        _download_prefix(f"{prefix}/{sub}", dest / sub)
+
+
+class ImportFailed(JobFailed):
+    """The whole import cannot go on (the archive was refused, the manifest is unreadable)."""
+
+
+# --- the import job body ------------------------------------------------------------------------
+@dataclass
+class ImportSummary:
+    imported: int = 0
+    duplicates: int = 0
+    studies: int = 0
+    patients: int = 0
+    reports: int = 0
+
+    def add(self, outcome) -> None:
+        self.imported += outcome.imported
+        self.duplicates += outcome.duplicates
+        self.studies += outcome.studies_created
+        self.patients += outcome.patients_created
+        self.reports += outcome.reports_created
+
+
+def run_import(ctx) -> dict:
+    """The body of the `ingest.import` job."""
+    params, project = ctx.params, ctx.project
+    summary = ImportSummary()
+    with local_source(params, ctx) as (root, persistent):
+        if params["source"] == "dicom":
+            import_dicom_folder(ctx, project, root, summary)
+        else:
+            import_manifest(ctx, project, params["source"], root, params.get("mapping"), persistent, summary)
+    return {
+        "imported": summary.imported,
+        "duplicates": summary.duplicates,
+        "studies_created": summary.studies,
+        "patients_created": summary.patients,
+        "reports_created": summary.reports,
+    }
+
+
+def _deid_options(project: Project) -> dict:
+    options = {"enabled": True, "public_datasets_as_published": True, "keep_private_tags": False}
+    options.update(project.options.get("deid", {}))
+    return options
+
+
+# DICOM -------------------------------------------------------------------------------------------
+NOT_DICOM_SUFFIXES = (".csv", ".json", ".txt", ".md", ".png", ".jpg", ".jpeg", ".gz", ".npz", ".npy")
+
+
+def _dicom_files(root: Path) -> tuple[list[Path], int]:
+    """Candidate DICOM files (any name, .dcm or none), and how many known non-DICOM files were skipped."""
+    files, skipped = [], 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__MACOSX")))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            if name.lower().endswith(NOT_DICOM_SUFFIXES):
+                skipped += 1  # reports.csv, masks, notes: not images to index here
+                continue
+            files.append(Path(dirpath) / name)
+    return files, skipped
+
+
+def _read_reports_csv(root: Path, ctx) -> dict[str, str]:
+    """Reports for DICOM imports: a reports.csv keyed by StudyInstanceUID (or AccessionNumber)."""
+    reports: dict[str, str] = {}
+    for path in root.rglob("reports.csv"):
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252", errors="replace")
+        reader = csv.DictReader(io.StringIO(text))
+        fields = set(reader.fieldnames or [])
+        text_col = next((c for c in ("report", "text", "Report") if c in fields), None)
+        key_cols = [c for c in ("StudyInstanceUID", "AccessionNumber") if c in fields]
+        if not text_col or not key_cols:
+            ctx.error(path.name, "reports.csv needs a StudyInstanceUID or AccessionNumber column and a report column")
+            continue
+        for row in reader:
+            for col in key_cols:
+                if row.get(col):
+                    reports[f"{col}:{row[col]}"] = row.get(text_col) or ""
+    return reports
+
+
+def import_dicom_folder(ctx, project: Project, root: Path, summary: ImportSummary) -> None:
+    import pydicom
+
+    from ..dicomio import DeidProfile, DicomError, deidentify, header_from_dataset, scrub_report
+
+    files, skipped = _dicom_files(root)
+    ctx.set_total(len(files))
+    if skipped:
+        ctx.count(skipped_non_dicom=skipped)
+    reports = _read_reports_csv(root, ctx)
+    options = _deid_options(project)
+    profile = DeidProfile(keep_private_tags=options["keep_private_tags"])
+    pz = Pseudonymizer(project)
+    max_bytes = settings.IMPORT_MAX_FILE_BYTES
+    for start in range(0, len(files), DICOM_BATCH):
+        batch = files[start : start + DICOM_BATCH]
+        blobs: list[tuple[Path, bytes, str]] = []
+        for path in batch:
+            rel = path.relative_to(root).as_posix()
+            size = path.stat().st_size
+            if size > max_bytes:
+                ctx.error(rel, f"file is {size // 2**20} MB, over the {max_bytes // 2**20} MB limit")
+                ctx.advance(1, failed=1)
+                continue
+            data = path.read_bytes()
+            blobs.append((path, data, hashlib.sha256(data).hexdigest()))
+        known = existing_hashes(project, [h for _, _, h in blobs])
+        items: list[IngestItem] = []
+        for path, data, digest in blobs:
+            rel = path.relative_to(root).as_posix()
+            if digest in known:
+                summary.duplicates += 1
+                ctx.advance(1, duplicates=1)
+                continue
+            try:
+                item = _dicom_item(
+                    project,
+                    data,
+                    digest,
+                    rel,
+                    pz,
+                    profile,
+                    options,
+                    reports,
+                    pydicom,
+                    deidentify,
+                    header_from_dataset,
+                    scrub_report,
+                )
+            except DicomError as exc:
+                ctx.error(rel, exc.reason)
+                ctx.advance(1, failed=1)
+                continue
+            except Exception as exc:  # a file pydicom chokes on must not stop the batch
+                logger.warning("Unreadable DICOM %s: %s", rel, exc)
+                ctx.error(rel, f"unreadable DICOM file ({type(exc).__name__}: {str(exc)[:200]})")
+                ctx.advance(1, failed=1)
+                continue
+            items.append(item)
+        if items:
+            outcome = write_batch(project, Dataset.DICOM, items, before_commit=pz.flush)
+            summary.add(outcome)
+            ctx.advance(len(items), imported=outcome.imported, duplicates=outcome.duplicates)
+
+
+def _dicom_item(
+    project, data, digest, rel, pz, profile, options, reports, pydicom, deidentify, header_from_dataset, scrub_report
+) -> IngestItem:
+    from ..dicomio import DicomError
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=False)
+    except pydicom.errors.InvalidDicomError as exc:
+        raise DicomError("not a DICOM file (no DICM preamble and no valid header)") from exc
+    if "PixelData" not in ds:
+        raise DicomError("no pixel data")
+    original = header_from_dataset(ds, has_pixel_data=True)
+    report = reports.get(f"StudyInstanceUID:{original.study_instance_uid}") or reports.get(
+        f"AccessionNumber:{original.accession_number}"
+    )
+    patient_original = original.patient_id or f"no-patient-id:{original.study_instance_uid}"
+    scrubbed, n_scrubbed = report, 0
+    if options["enabled"]:
+        patient_key, offset = pz.patient(patient_original)
+        accession = pz.accession(original.accession_number)
+        deidentify(
+            ds,
+            patient_pseudonym=patient_key,
+            date_offset_days=offset,
+            uid_for=pz.uid,
+            accession_pseudonym=accession,
+            profile=profile,
+        )
+        if report:
+            names = [n for n in (original.patient_name, original.referring_physician) if n]
+            result = scrub_report(report, date_offset_days=offset, known_names=names)
+            scrubbed, n_scrubbed = result.text, len(result.replacements)
+    else:
+        patient_key, accession = patient_original, original.accession_number
+    header = header_from_dataset(ds, has_pixel_data=True)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    name = f"projects/{project.slug}/originals/{header.study_instance_uid}/{header.sop_instance_uid}.dcm"
+    if not default_storage.exists(name):
+        default_storage.save(name, ContentFile(out.getvalue()))
+    return IngestItem(
+        patient_key=patient_key,
+        study_key=header.study_instance_uid,
+        image_key=header.sop_instance_uid,
+        sex=header.patient_sex,
+        study_date=header.study_date,
+        accession=accession,
+        age_years=header.patient_age_years,
+        view_position=header.view_position,
+        modality=header.modality,
+        rows=header.rows,
+        columns=header.columns,
+        pixel_spacing=header.pixel_spacing,
+        photometric=header.photometric,
+        bits_stored=header.bits_stored,
+        burned_in=original.burned_in_annotation,
+        series_uid=header.series_instance_uid,
+        series_number=header.series_number,
+        content_sha256=digest,
+        original=name,
+        source_path=rel,
+        report_text=scrubbed,
+        scrubbed_items=n_scrubbed,
+    )
+
+
+# Manifests ---------------------------------------------------------------------------------------
+def import_manifest(ctx, project, source, root, mapping, persistent, summary: ImportSummary) -> None:
+    from ..dicomio import scrub_report
+    from ..manifests import ManifestError, RowError, read_manifest
+
+    options = _deid_options(project)
+    as_published = source in PUBLIC_DATASETS and options["public_datasets_as_published"]
+    pz = Pseudonymizer(project) if options["enabled"] and not as_published else None
+    try:
+        # A first pass without file checks only counts rows, so the progress bar has a total.
+        ctx.set_total(sum(1 for _ in read_manifest(source, root, check_files=False, mapping=mapping)))
+        records = read_manifest(source, root, check_files=True, mapping=mapping)
+        batch: list[IngestItem] = []
+        for record in records:
+            if isinstance(record, RowError):
+                ctx.error(record.item, record.reason)
+                ctx.advance(1, failed=1)
+                continue
+            batch.append(_manifest_item(project, record, root, persistent, pz, scrub_report, ctx))
+            if len(batch) >= MANIFEST_BATCH:
+                _flush_manifest_batch(ctx, project, source, batch, pz, summary)
+                batch = []
+        if batch:
+            _flush_manifest_batch(ctx, project, source, batch, pz, summary)
+    except ManifestError as exc:
+        raise ImportFailed(str(exc)) from exc
+
+
+def _flush_manifest_batch(ctx, project, source, batch, pz, summary) -> None:
+    outcome = write_batch(project, source, batch, before_commit=pz.flush if pz else None)
+    summary.add(outcome)
+    ctx.advance(len(batch), imported=outcome.imported, duplicates=outcome.duplicates)
+
+
+def _manifest_item(project, record, root: Path, persistent: bool, pz, scrub_report, ctx) -> IngestItem:
+    patient_key, study_key, image_key = record.patient_key, record.study_key, record.image_key
+    study_date, offset = record.study_date, None
+    if pz is not None:
+        patient_key, offset = pz.patient(record.patient_key)
+        study_key = pz.key("study", record.study_key)
+        image_key = pz.key("image", record.image_key)
+        if study_date is not None:
+            from datetime import timedelta
+
+            study_date = study_date + timedelta(days=offset)
+    if record.file_exists is False:
+        ctx.error(record.path or record.image_key, f"missing image file {record.path}")
+        ctx.count(missing_files=1)
+    report, n_scrubbed = record.report_text, 0
+    if report:
+        result = scrub_report(report, date_offset_days=offset)
+        report, n_scrubbed = result.text, len(result.replacements)
+    status = RenderStatus.PENDING
+    original, source_path = "", ""
+    if record.path is None or record.file_exists is False:
+        status = RenderStatus.MISSING
+        source_path = record.path or ""
+    elif persistent:
+        source_path = f"file:{(root / record.path).as_posix()}"
+    else:
+        # A temporary folder (an uploaded zip) disappears after the job: keep the file in storage now.
+        local = root / record.path
+        suffix = local.suffix.lower() or ".img"
+        original = f"projects/{project.slug}/originals/{record.dataset}/{hashlib.sha256(image_key.encode()).hexdigest()[:40]}{suffix}"
+        if not default_storage.exists(original):
+            with local.open("rb") as fh:
+                default_storage.save(original, fh)
+        source_path = record.path
+    return IngestItem(
+        patient_key=patient_key,
+        study_key=study_key,
+        image_key=image_key,
+        sex=record.sex,
+        study_date=study_date,
+        age_years=record.age_years,
+        view_position=record.view_position,
+        original=original,
+        source_path=source_path,
+        render_status=status,
+        report_text=report,
+        scrubbed_items=n_scrubbed,
+        source_labels=record.source_labels,
+    )
+
+
+def import_from_cli(project_slug: str, source: str, path: str, mapping: dict | None = None) -> dict:
+    """`manage.py import_studies`: the same import job, run in-process now, then its render job."""
+    from django.db import transaction
+
+    from .. import audit, dispatch
+    from ..models import Job, JobStatus
+    from .projects import get_or_create_project
+
+    project, _ = get_or_create_project(project_slug)
+    params = {"source": source, "path": path}
+    if mapping:
+        params["mapping"] = mapping
+    clean = clean_import_params(params, project, trusted_path=True)
+    with dispatch.run_in_process():
+        with transaction.atomic():
+            job = Job.objects.create(kind="ingest.import", project=project, params=clean)
+            audit.job_started(None, job)
+            dispatch.send(job)
+    job.refresh_from_db()
+    render = Job.objects.filter(pk=job.result.get("render_job")).first() if job.result else None
+    return {
+        "project": project.slug,
+        "source": source,
+        "job": job.pk,
+        "status": job.status,
+        "message": job.message,
+        "imported": job.counters.get("imported", 0),
+        "duplicates": job.counters.get("duplicates", 0),
+        "studies_created": job.result.get("studies_created", 0),
+        "patients_created": job.result.get("patients_created", 0),
+        "reports_created": job.result.get("reports_created", 0),
+        "errors": [{"file": e["item"], "reason": e["reason"]} for e in job.errors],
+        "error_count": job.error_count,
+        "render_job": render.pk if render else None,
+        "rendered": render.counters.get("rendered", 0) if render else 0,
+        "render_errors": [{"file": e["item"], "reason": e["reason"]} for e in render.errors] if render else [],
+        "ok": job.status == JobStatus.SUCCEEDED and (render is None or render.status == JobStatus.SUCCEEDED),
+    }

@@ -1,0 +1,97 @@
+"""The render job: decode pixels of pending images and store display, 16-bit and thumbnail renderings.
+
+Runs on the ingest queue after an import. Idempotent: it only takes images still `pending`, and
+each image's files have fixed storage names, so a re-run overwrites rather than duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from ..models import Image, Project, RenderStatus
+
+logger = logging.getLogger(__name__)
+
+RENDER_BATCH = 25
+
+
+def _save(name: str, data: bytes) -> str:
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    return default_storage.save(name, ContentFile(data))
+
+
+def _open_source(image: Image):
+    """The file to decode: the stored original, or the server file a manifest row points to."""
+    if image.original:
+        return default_storage.open(image.original, "rb")
+    if image.source_path.startswith("file:"):
+        return Path(image.source_path[5:]).open("rb")
+    raise FileNotFoundError("no stored original and no source file")
+
+
+def render_one(project: Project, image: Image) -> dict:
+    from ..dicomio import render_all, render_image_file
+
+    with _open_source(image) as fh:
+        data = fh.read()
+    import io
+
+    is_dicom = len(data) > 132 and data[128:132] == b"DICM" or (image.original.endswith(".dcm"))
+    rendering = render_all(io.BytesIO(data)) if is_dicom else render_image_file(io.BytesIO(data))
+    prefix = f"projects/{project.slug}/renders/{image.pk}"
+    fields = {
+        "display": _save(f"{prefix}/display.png", rendering.display_png),
+        "display16": _save(f"{prefix}/display16.png", rendering.display16_png),
+        "thumbnail": _save(f"{prefix}/thumb.png", rendering.thumbnail_png),
+        "display_meta": rendering.window,
+        "render_status": RenderStatus.DONE,
+        "render_error": "",
+    }
+    if not image.content_sha256:
+        fields["content_sha256"] = rendering.content_sha256
+    if not image.rows:
+        fields["rows"], fields["columns"] = rendering.rows, rendering.cols
+    if not image.original:
+        # Manifest images referenced on a server folder get a stored copy, so any worker can read it.
+        suffix = Path(image.source_path).suffix.lower() or ".img"
+        fields["original"] = _save(f"{prefix}/original{suffix}", data)
+    return fields
+
+
+def run_render(ctx) -> dict:
+    """The body of the `ingest.render` job."""
+    from ..dicomio import DicomError
+
+    project = ctx.project
+    pending = Image.objects.filter(project=project, render_status=RenderStatus.PENDING)
+    ctx.set_total(pending.count())
+    rendered = failed = 0
+    last_id = 0
+    while True:
+        # Keyset over ids: never re-reads the rows already handled, whatever their new status.
+        batch = list(pending.filter(pk__gt=last_id).order_by("pk")[:RENDER_BATCH])
+        if not batch:
+            break
+        last_id = batch[-1].pk
+        for image in batch:
+            try:
+                fields = render_one(project, image)
+            except (DicomError, FileNotFoundError, OSError, ValueError) as exc:
+                reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+                status = RenderStatus.MISSING if isinstance(exc, FileNotFoundError) else RenderStatus.FAILED
+                Image.objects.filter(pk=image.pk).update(render_status=status, render_error=str(reason)[:300])
+                ctx.error(image.source_path or image.image_key, str(reason))
+                ctx.advance(1, failed=1)
+                failed += 1
+                continue
+            with transaction.atomic():
+                Image.objects.filter(pk=image.pk).update(**fields)
+            ctx.advance(1, rendered=1)
+            rendered += 1
+    return {"rendered": rendered, "failed": failed}
