@@ -48,9 +48,7 @@ def score_openi(labeler, workdir: Path) -> dict:
     predictions = workdir / "openi_labels.csv"
     label_csv(source, predictions, "uid", ["findings", "impression"], "chestxray14", labeler=labeler)
     strict = evaluate_csv(predictions, OPENI / "labels_cxr14.csv", id_column="uid")
-    lenient = evaluate_csv(
-        predictions, OPENI / "labels_cxr14.csv", id_column="uid", uncertain_as_positive=True
-    )
+    lenient = evaluate_csv(predictions, OPENI / "labels_cxr14.csv", id_column="uid", uncertain_as_positive=True)
     return {
         "label_space": "chestxray14",
         "text": "findings + impression",
@@ -60,9 +58,7 @@ def score_openi(labeler, workdir: Path) -> dict:
         "macro_f1": round(strict.macro_f1, 4),
         "per_label": {
             label: {
-                key: value
-                for key, value in score.to_dict().items()
-                if key in ("precision", "recall", "f1", "support")
+                key: value for key, value in score.to_dict().items() if key in ("precision", "recall", "f1", "support")
             }
             for label, score in strict.positive.items()
         },
@@ -242,9 +238,7 @@ def throughput(labeler, workdir: Path) -> dict:
 
 
 def main() -> int:
-    missing = [
-        path for path in (OPENI / "reports.csv", OPENI / "labels_cxr14.csv", ASSERTIONS) if not path.exists()
-    ]
+    missing = [path for path in (OPENI / "reports.csv", OPENI / "labels_cxr14.csv", ASSERTIONS) if not path.exists()]
     if missing:
         print(f"label_mining bench: shared data not found ({', '.join(map(str, missing))}); "
               f"set LABEL_MINING_SHARED or run beside ../shared", file=sys.stderr)  # fmt: skip

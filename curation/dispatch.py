@@ -61,10 +61,12 @@ def send(job: Job) -> None:
         raise ValueError(f"Unknown job kind {job.kind!r}.")
     job_id = job.pk
 
+    if getattr(_local, "force_sync", False):
+        # Run when the run_in_process block ends, in order, whatever transaction we are in now.
+        _local.deferred.append((kind.task, job_id))
+        return
+
     def _send() -> None:
-        if getattr(_local, "force_sync", False):
-            kind.task.apply(args=[job_id])
-            return
         if settings.JOBS_IN_PROCESS:
             if settings.JOBS_IN_PROCESS_THREAD:
                 _in_process_executor().submit(_run_in_thread, kind.task, job_id)
@@ -79,15 +81,25 @@ def send(job: Job) -> None:
 
 
 class run_in_process:
-    """Within this block, jobs sent from this thread run synchronously here (the CLI's contract)."""
+    """Jobs sent from this thread inside the block run here, one after the other, when it ends
+    (the CLI's and the demo's contract: "runs the same job in-process"). Jobs those jobs send
+    (an import's render job) run too, before the block returns."""
 
     def __enter__(self):
         self._previous = getattr(_local, "force_sync", False)
+        if not self._previous:
+            _local.deferred = []
         _local.force_sync = True
         return self
 
-    def __exit__(self, *exc):
-        _local.force_sync = self._previous
+    def __exit__(self, exc_type, *exc):
+        try:
+            if not self._previous and exc_type is None:
+                while _local.deferred:
+                    task, job_id = _local.deferred.pop(0)
+                    task.apply(args=[job_id])
+        finally:
+            _local.force_sync = self._previous
         return False
 
 

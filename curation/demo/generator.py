@@ -322,9 +322,7 @@ def _apply_scenario(scenario: str, states: list[dict], rng: np.random.Generator)
     elif scenario == "pneumonia":
         side, zone = str(rng.choice(["left", "right"])), str(rng.choice(["upper", "mid", "lower"]))
         kind = str(rng.choice(["pneumonia", "consolidation", "atelectasis"], p=[0.5, 0.25, 0.25]))
-        extents = (
-            ["moderate", "severe", "mild", None] if rng.random() < 0.5 else ["moderate", "mild", None, None]
-        )
+        extents = ["moderate", "severe", "mild", None] if rng.random() < 0.5 else ["moderate", "mild", None, None]
         onset = int(rng.integers(0, 2)) if n > 1 else 0
         for i in range(onset, n):
             extent = extents[i - onset]
@@ -362,9 +360,7 @@ def _apply_scenario(scenario: str, states: list[dict], rng: np.random.Generator)
 def _phantom_for(state: dict, view: str, rows: int, cols: int, rng: np.random.Generator):
     if view == "LL":
         effusion = state["effusion"] is not None
-        return lateral_phantom(
-            rows, cols, rng, cardiomegaly=state["cardiomegaly"] or False, effusion=effusion
-        ), None
+        return lateral_phantom(rows, cols, rng, cardiomegaly=state["cardiomegaly"] or False, effusion=effusion), None
     effusion, pneumothorax = state["effusion"], state["pneumothorax"]
     opacity, nodule = state["opacity"], state["nodule"]
     return chest_phantom(
@@ -539,9 +535,7 @@ def corrupt_masks(masks: dict[str, np.ndarray], kind: str, rng: np.random.Genera
         dy, dx = int(rng.integers(1, 3)) * step, int(rng.choice([-1, 1])) * 2 * step
         for organ in out:
             shifted = np.zeros_like(masks[organ])
-            shifted[dy:, max(dx, 0) : cols + min(dx, 0)] = masks[organ][
-                : rows - dy, max(-dx, 0) : cols - max(dx, 0)
-            ]
+            shifted[dy:, max(dx, 0) : cols + min(dx, 0)] = masks[organ][: rows - dy, max(-dx, 0) : cols - max(dx, 0)]
             out[organ] = shifted
     elif kind == "stray_blob":
         y, x = np.mgrid[0:rows, 0:cols]

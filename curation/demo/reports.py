@@ -163,14 +163,10 @@ def write_report(
     _nodule(report, findings.get("nodule"), prior_of("nodule"), rng)
     _pleural_other(report, findings.get("pleural_thickening"), prior_of("pleural_thickening"), rng)
     _fracture(report, findings.get("fracture"), prior_of("fracture"), rng)
-    _devices(
-        report, findings.get("devices") or [], None if prior is None else prior.get("devices") or [], rng
-    )
+    _devices(report, findings.get("devices") or [], None if prior is None else prior.get("devices") or [], rng)
     _negations(report, findings, rng)
 
-    abnormal = any(
-        report.labels.get(name, {}).get("status") in ("positive", "uncertain") for name in PATHOLOGY_LABELS
-    )
+    abnormal = any(report.labels.get(name, {}).get("status") in ("positive", "uncertain") for name in PATHOLOGY_LABELS)
     if not abnormal:
         report.label("No Finding", "positive")
         report.impression.insert(
@@ -195,8 +191,7 @@ def write_report(
     if with_traces and rng.random() < 0.5:
         token = _pick(rng, ["___", "XXXX"])
         indication = (
-            f"{token}-year-old {_pick(rng, ['man', 'woman', 'patient'])} with {indication[:1].lower()}"
-            f"{indication[1:]}"
+            f"{token}-year-old {_pick(rng, ['man', 'woman', 'patient'])} with {indication[:1].lower()}{indication[1:]}"
         )
         traces.append(token)
     comparison = _comparison(prior, prior_date, with_phi, with_traces, rng, phi_found, traces)
@@ -246,9 +241,7 @@ def write_report(
 def _pneumothorax_is_new(report: _Report) -> bool:
     # A new or growing pneumothorax is a critical result that radiologists phone through.
     entry = report.labels.get("Pneumothorax")
-    return (
-        entry is not None and entry["status"] == "positive" and entry["change"] in (None, "new", "increased")
-    )
+    return entry is not None and entry["status"] == "positive" and entry["change"] in (None, "new", "increased")
 
 
 def _cardiac(report: _Report, grade, prior_grade, rng) -> None:
@@ -275,9 +268,7 @@ def _cardiac(report: _Report, grade, prior_grade, rng) -> None:
     if change in ("increased", "decreased"):
         verb = "increased" if change == "increased" else "decreased"
         report.findings.append(f"The cardiac silhouette has {verb} in size, now {grade} cardiomegaly.")
-        report.impression.append(
-            f"{'Increased' if change == 'increased' else 'Decreased'} cardiomegaly, now {grade}."
-        )
+        report.impression.append(f"{'Increased' if change == 'increased' else 'Decreased'} cardiomegaly, now {grade}.")
         report.label("Cardiomegaly", "positive", severity=grade, change=change)
         return
     prefix = "New " if change == "new" else ""
@@ -300,14 +291,10 @@ def _cardiac(report: _Report, grade, prior_grade, rng) -> None:
         report.impression.append(f"{prefix}{'c' if prefix else 'C'}ardiomegaly, {grade}.")
     else:
         adverb = {"mild": "mildly", "moderate": "moderately", "severe": "severely"}[grade]
-        report.findings.append(
-            _pick(rng, [f"The heart is {adverb} enlarged.", f"{prefix}{grade} cardiomegaly."])
-        )
+        report.findings.append(_pick(rng, [f"The heart is {adverb} enlarged.", f"{prefix}{grade} cardiomegaly."]))
         report.findings[-1] = _cap(report.findings[-1])
         if rng.random() < 0.7:
-            report.impression.append(
-                f"{prefix}{grade} cardiomegaly." if prefix else f"{_cap(grade)} cardiomegaly."
-            )
+            report.impression.append(f"{prefix}{grade} cardiomegaly." if prefix else f"{_cap(grade)} cardiomegaly.")
             report.impression[-1] = _cap(report.impression[-1])
     report.label("Cardiomegaly", "positive", severity=grade, change=change)
 
@@ -325,8 +312,7 @@ def _effusion(report: _Report, state, prior_state, rng) -> None:
                 rng,
                 [
                     f"Interval resolution of the {side} pleural effusion{plural}.",
-                    f"The previously seen {side} pleural effusion{plural} {'have' if plural else 'has'}"
-                    " resolved.",
+                    f"The previously seen {side} pleural effusion{plural} {'have' if plural else 'has'} resolved.",
                 ],
             )
             report.findings.append(sentence)
@@ -384,8 +370,7 @@ def _effusion(report: _Report, state, prior_state, rng) -> None:
             f"There is a {prefix}{size} {side} pleural effusion."
             if not plural
             else f"There are {prefix}{size} bilateral pleural effusions.",
-            f"{prefix}{size} {side} pleural effusion{plural} with blunting of the costophrenic "
-            f"angle{plural}.",
+            f"{prefix}{size} {side} pleural effusion{plural} with blunting of the costophrenic angle{plural}.",
         ],
     )
     report.findings.append(_cap(sentence))
@@ -461,9 +446,7 @@ def _opacity(report: _Report, state, prior_state, rng) -> None:
     kind = state["kind"]
     if change in ("unchanged", "increased", "decreased"):
         verb = {"unchanged": "Persistent", "increased": "Worsening", "decreased": "Improving"}[change]
-        noun = {"pneumonia": "consolidation", "atelectasis": "atelectasis", "consolidation": "consolidation"}[
-            kind
-        ]
+        noun = {"pneumonia": "consolidation", "atelectasis": "atelectasis", "consolidation": "consolidation"}[kind]
         sentence = f"{verb} {word} {lobe} {noun}."
         report.findings.append(sentence)
         report.impression.append(sentence)
@@ -474,9 +457,7 @@ def _opacity(report: _Report, state, prior_state, rng) -> None:
     if kind == "pneumonia":
         variant = int(rng.integers(3))
         if variant == 0:
-            report.findings.append(
-                _cap(f"{prefix}{word} consolidation in the {lobe}, consistent with pneumonia.")
-            )
+            report.findings.append(_cap(f"{prefix}{word} consolidation in the {lobe}, consistent with pneumonia."))
             report.impression.append(_cap(f"{prefix}{lobe} pneumonia."))
             report.label("Consolidation", "positive", location=location, severity=extent, change=change)
             report.label("Pneumonia", "positive", location=location, change=change)
@@ -502,9 +483,7 @@ def _opacity(report: _Report, state, prior_state, rng) -> None:
             report.label("Atelectasis", "uncertain", location=location, change=change)
     else:
         if rng.random() < 0.5:
-            report.findings.append(
-                _cap(f"{prefix}{word} consolidation in the {lobe}; pneumonia cannot be excluded.")
-            )
+            report.findings.append(_cap(f"{prefix}{word} consolidation in the {lobe}; pneumonia cannot be excluded."))
             report.impression.append(_cap(f"{prefix}{lobe} consolidation. Pneumonia cannot be excluded."))
             report.label("Consolidation", "positive", location=location, severity=extent, change=change)
             report.label("Pneumonia", "uncertain", location=location, change=change)
@@ -527,9 +506,7 @@ def _edema(report: _Report, grade, prior_grade, rng) -> None:
     if change in ("unchanged", "increased", "decreased"):
         verb = {"unchanged": "Unchanged", "increased": "Worsening", "decreased": "Improving"}[change]
         sentence = (
-            f"{verb} pulmonary edema, now {grade}."
-            if change != "unchanged"
-            else f"Unchanged {grade} pulmonary edema."
+            f"{verb} pulmonary edema, now {grade}." if change != "unchanged" else f"Unchanged {grade} pulmonary edema."
         )
         report.findings.append(sentence)
         report.impression.append(sentence)
@@ -543,11 +520,7 @@ def _edema(report: _Report, grade, prior_grade, rng) -> None:
         report.label("Edema", "uncertain", location="bilateral", severity="mild", change=change)
         return
     report.findings.append(
-        _cap(
-            _pick(
-                rng, [f"{prefix}{grade} pulmonary edema.", f"{prefix}{grade} interstitial pulmonary edema."]
-            )
-        )
+        _cap(_pick(rng, [f"{prefix}{grade} pulmonary edema.", f"{prefix}{grade} interstitial pulmonary edema."]))
     )
     report.impression.append(_cap(f"{prefix}{grade} pulmonary edema."))
     report.label("Edema", "positive", location="bilateral", severity=grade, change=change)
@@ -567,9 +540,7 @@ def _nodule(report: _Report, state, prior_state, rng) -> None:
     if rng.random() < 0.35:
         sentence = f"Possible {prefix}nodular opacity in the {lobe}, which may represent a nipple shadow."
         report.findings.append(sentence)
-        report.impression.append(
-            f"Possible {lobe} nodule; repeat PA view with nipple markers is recommended."
-        )
+        report.impression.append(f"Possible {lobe} nodule; repeat PA view with nipple markers is recommended.")
         report.label("Lung Lesion", "uncertain", location=location, change=change)
         return
     report.findings.append(_cap(f"{prefix}{state['size_mm']} mm nodule in the {lobe}."))
@@ -596,9 +567,7 @@ def _fracture(report: _Report, state, prior_state, rng) -> None:
         if change == "unchanged":
             sentence = f"Old healed {side} rib fractures are again noted."
     else:
-        sentence = (
-            f"{'Unchanged' if change == 'unchanged' else 'Acute-appearing'} fracture of the {side} sixth rib."
-        )
+        sentence = f"{'Unchanged' if change == 'unchanged' else 'Acute-appearing'} fracture of the {side} sixth rib."
         report.impression.append(sentence)
     report.findings.append(sentence)
     report.label("Fracture", "positive", location=side, change=change)
@@ -667,9 +636,7 @@ def _negations(report: _Report, findings: dict, rng) -> None:
         report.findings.append(f"No {phrase}.")
         for _, label in parts:
             report.label(label, "negative")
-    clear_lungs = all(
-        findings.get(key) is None for key in ("opacity", "edema", "nodule", "effusion", "pneumothorax")
-    )
+    clear_lungs = all(findings.get(key) is None for key in ("opacity", "edema", "nodule", "effusion", "pneumothorax"))
     if clear_lungs and free("Lung Opacity") and free("Atelectasis") and rng.random() < 0.5:
         report.findings.insert(0, _pick(rng, ["The lungs are clear.", "Lungs are well expanded and clear."]))
         report.label("Lung Opacity", "negative")

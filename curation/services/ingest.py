@@ -239,6 +239,7 @@ def import_dicom_folder(ctx, project: Project, root: Path, summary: ImportSummar
     import pydicom
 
     from ..dicomio import DeidProfile, DicomError, deidentify, header_from_dataset, scrub_report
+    from ..dicomio.errors import human_size
 
     files, skipped = _dicom_files(root)
     ctx.set_total(len(files))
@@ -256,7 +257,7 @@ def import_dicom_folder(ctx, project: Project, root: Path, summary: ImportSummar
             rel = path.relative_to(root).as_posix()
             size = path.stat().st_size
             if size > max_bytes:
-                ctx.error(rel, f"file is {size // 2**20} MB, over the {max_bytes // 2**20} MB limit")
+                ctx.error(rel, f"file is {human_size(size)}, over the {human_size(max_bytes)} limit")
                 ctx.advance(1, failed=1)
                 continue
             data = path.read_bytes()
@@ -303,14 +304,12 @@ def import_dicom_folder(ctx, project: Project, root: Path, summary: ImportSummar
 def _dicom_item(
     project, data, digest, rel, pz, profile, options, reports, pydicom, deidentify, header_from_dataset, scrub_report
 ) -> IngestItem:
-    from ..dicomio import DicomError
+    from ..dicomio import DicomError, read_header
 
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=False)
-    except pydicom.errors.InvalidDicomError as exc:
-        raise DicomError("not a DICOM file (no DICM preamble and no valid header)") from exc
-    if "PixelData" not in ds:
+    # The indexer's checks first (not DICOM, truncated, no pixel data...), then the full parse.
+    if not read_header(io.BytesIO(data)).has_pixel_data:
         raise DicomError("no pixel data")
+    ds = pydicom.dcmread(io.BytesIO(data), force=False)
     original = header_from_dataset(ds, has_pixel_data=True)
     report = reports.get(f"StudyInstanceUID:{original.study_instance_uid}") or reports.get(
         f"AccessionNumber:{original.accession_number}"
@@ -369,22 +368,30 @@ def _dicom_item(
 # Manifests ---------------------------------------------------------------------------------------
 def import_manifest(ctx, project, source, root, mapping, persistent, summary: ImportSummary) -> None:
     from ..dicomio import scrub_report
-    from ..manifests import ManifestError, RowError, read_manifest
+    from ..manifests import ManifestError, read_manifest
 
     options = _deid_options(project)
     as_published = source in PUBLIC_DATASETS and options["public_datasets_as_published"]
     pz = Pseudonymizer(project) if options["enabled"] and not as_published else None
     try:
         # A first pass without file checks only counts rows, so the progress bar has a total.
-        ctx.set_total(sum(1 for _ in read_manifest(source, root, check_files=False, mapping=mapping)))
-        records = read_manifest(source, root, check_files=True, mapping=mapping)
+        ctx.set_total(
+            sum(
+                1
+                for kind, _ in _classified(read_manifest(source, root, check_files=False, mapping=mapping))
+                if kind != "warning"
+            )
+        )
         batch: list[IngestItem] = []
-        for record in records:
-            if isinstance(record, RowError):
-                ctx.error(record.item, record.reason)
+        for kind, obj in _classified(read_manifest(source, root, check_files=True, mapping=mapping)):
+            if kind == "warning":  # about the record just read (missing image, bad age): it is still imported
+                ctx.error(obj.item, obj.reason)
+                continue
+            if kind == "rejected":
+                ctx.error(obj.item, obj.reason)
                 ctx.advance(1, failed=1)
                 continue
-            batch.append(_manifest_item(project, record, root, persistent, pz, scrub_report, ctx))
+            batch.append(_manifest_item(project, obj, root, persistent, pz, scrub_report, ctx))
             if len(batch) >= MANIFEST_BATCH:
                 _flush_manifest_batch(ctx, project, source, batch, pz, summary)
                 batch = []
@@ -392,6 +399,22 @@ def import_manifest(ctx, project, source, root, mapping, persistent, summary: Im
             _flush_manifest_batch(ctx, project, source, batch, pz, summary)
     except ManifestError as exc:
         raise ImportFailed(str(exc)) from exc
+
+
+def _classified(items):
+    """Tell row warnings from rejected rows: a RowError right after a record of the same row is a warning."""
+    from ..manifests import ImageRecord
+
+    last_row = None
+    for obj in items:
+        if isinstance(obj, ImageRecord):
+            last_row = obj.row
+            yield "record", obj
+        elif last_row is not None and obj.item.endswith(f":{last_row}"):
+            yield "warning", obj
+        else:
+            last_row = None
+            yield "rejected", obj
 
 
 def _flush_manifest_batch(ctx, project, source, batch, pz, summary) -> None:
@@ -412,8 +435,7 @@ def _manifest_item(project, record, root: Path, persistent: bool, pz, scrub_repo
 
             study_date = study_date + timedelta(days=offset)
     if record.file_exists is False:
-        ctx.error(record.path or record.image_key, f"missing image file {record.path}")
-        ctx.count(missing_files=1)
+        ctx.count(missing_files=1)  # the reader reported it as a warning on the row
     report, n_scrubbed = record.report_text, 0
     if report:
         result = scrub_report(report, date_offset_days=offset)
@@ -429,7 +451,8 @@ def _manifest_item(project, record, root: Path, persistent: bool, pz, scrub_repo
         # A temporary folder (an uploaded zip) disappears after the job: keep the file in storage now.
         local = root / record.path
         suffix = local.suffix.lower() or ".img"
-        original = f"projects/{project.slug}/originals/{record.dataset}/{hashlib.sha256(image_key.encode()).hexdigest()[:40]}{suffix}"
+        digest = hashlib.sha256(image_key.encode()).hexdigest()[:40]
+        original = f"projects/{project.slug}/originals/{record.dataset}/{digest}{suffix}"
         if not default_storage.exists(original):
             with local.open("rb") as fh:
                 default_storage.save(original, fh)

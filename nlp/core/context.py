@@ -92,9 +92,7 @@ def _describe(kind: int, cue: Cue | None, fallback: str) -> str:
     return f"{KIND_NAMES.get(kind, 'cue')}: {cue.text}"
 
 
-def assert_sentence(
-    concepts: list[Concept], cues: list[Cue], sent_start: int, sent_end: int
-) -> list[Assertion]:
+def assert_sentence(concepts: list[Concept], cues: list[Cue], sent_start: int, sent_end: int) -> list[Assertion]:
     """Statuses for the concepts of one sentence; both lists are sorted by start token."""
     terminators = [cue for cue in cues if cue.kind == TERM or cue.kind == REL]
     results: list[Assertion] = []
@@ -110,9 +108,7 @@ def assert_sentence(
                 if term.kind == REL:
                     # "X, which has resolved": a backward cue in a relative clause that names no other
                     # finding still applies to X.
-                    clause_end = (
-                        terminators[position + 1].start if position + 1 < len(terminators) else sent_end
-                    )
+                    clause_end = terminators[position + 1].start if position + 1 < len(terminators) else sent_end
                     if not any(term.end <= other.start < clause_end for other in concepts):
                         right_back = clause_end
                 break

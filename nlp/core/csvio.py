@@ -202,9 +202,7 @@ def evaluate_csv(
         )
     if exclude_column in gold_columns:
         gold_rows = {
-            key: row
-            for key, row in gold_rows.items()
-            if (row.get(exclude_column) or "").strip() not in ("1", "true")
+            key: row for key, row in gold_rows.items() if (row.get(exclude_column) or "").strip() not in ("1", "true")
         }
     try:
         for rows in (gold_rows, pred_rows):

@@ -355,9 +355,7 @@ class Labeler:
                     sentence_cues.append(cues[cue_index])
                 cue_index += 1
             if sentence_concepts:
-                for assertion in ctx.assert_sentence(
-                    sentence_concepts, sentence_cues, sentence_start, boundary
-                ):
+                for assertion in ctx.assert_sentence(sentence_concepts, sentence_cues, sentence_start, boundary):
                     self._record(doc, segment, base, assertion, mentions)
             sentence_start = boundary
 
@@ -394,9 +392,7 @@ class Labeler:
         for finding_id, items in by_finding.items():
             best = max(STATUS_RANK[item.status] for item in items)
             decisive = [item for item in items if STATUS_RANK[item.status] == best]
-            findings[finding_id] = FindingResult(
-                finding_id, decisive[0].status, decisive[0].rule, decisive, items
-            )
+            findings[finding_id] = FindingResult(finding_id, decisive[0].status, decisive[0].rule, decisive, items)
         return ReportResult(findings, statements, has_text, self.version, error, warns)
 
 

@@ -63,9 +63,7 @@ def term_counts(results: Mapping[str, ReportResult]) -> Counter:
     return counts
 
 
-def _label_mentions(
-    result: ReportResult, label: str, space_name: str, vocabulary: Vocabulary
-) -> list[Evidence]:
+def _label_mentions(result: ReportResult, label: str, space_name: str, vocabulary: Vocabulary) -> list[Evidence]:
     mentions = []
     for finding_id, finding in result.findings.items():
         spec = vocabulary.findings.get(finding_id)
@@ -105,8 +103,7 @@ def label_priority(
     all_statuses = set().union(*statuses_by_section.values()) if statuses_by_section else set()
     if "positive" in all_statuses and "negative" in all_statuses:
         sections_disagree = (
-            len(statuses_by_section) > 1
-            and len({frozenset(values) for values in statuses_by_section.values()}) > 1
+            len(statuses_by_section) > 1 and len({frozenset(values) for values in statuses_by_section.values()}) > 1
         )
         reasons.append("conflicting_sections" if sections_disagree else "conflicting_mentions")
     if native_status is not None or status is not None:
@@ -150,9 +147,7 @@ def rank_for_review(
             if mined[label] is None and native_status is None and not include_unmentioned:
                 continue
             ranked.append(
-                label_priority(
-                    report_id, result, label, space.name, vocabulary, native_status, counts, len(results)
-                )
+                label_priority(report_id, result, label, space.name, vocabulary, native_status, counts, len(results))
             )
     ranked.sort(key=lambda item: (-item.score, item.report_id, order[item.label]))
     return ranked

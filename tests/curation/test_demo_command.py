@@ -39,7 +39,16 @@ def test_demo_creates_users_project_and_data_and_prints_json(small_demo, capsys)
     }
     # Every job succeeded and the generated files are in storage
     assert summary["ok"] is True
-    assert [(j["kind"], j["status"]) for j in summary["jobs"]] == [("demo.generate", "succeeded")]
+    assert [(j["kind"], j["status"]) for j in summary["jobs"]] == [
+        ("demo.generate", "succeeded"),
+        ("ingest.import", "succeeded"),
+        ("ingest.render", "succeeded"),
+    ]
+    # The generated studies went through the ingest path: de-identified, registered, rendered
+    counts = summary["counts"]
+    assert counts["patients"] == 2
+    assert counts["images"] == counts["rendered"] > 0
+    assert counts["reports"] == counts["studies"] > 0
     assert default_storage.exists("projects/demo/sources/demo-seed3/reports.csv")
     assert default_storage.exists("projects/demo/sources/demo-seed3/truth.json")
 
@@ -49,6 +58,7 @@ def test_demo_is_safe_to_run_twice(small_demo, capsys):
     _, first = _run(capsys)
     _, second = _run(capsys)
     assert first["users"] == second["users"]
-    assert second["jobs"][0]["id"] == first["jobs"][0]["id"]
-    assert Job.objects.count() == 1
+    assert [j["id"] for j in second["jobs"]] == [j["id"] for j in first["jobs"]]
+    assert second["counts"] == first["counts"]
+    assert Job.objects.count() == 3
     assert (User.objects.count(), Project.objects.count()) == (4, 1)

@@ -89,9 +89,7 @@ def test_summary_counts_match_files_on_disk(dataset):
     assert summary["reports"] == len(report_rows) == summary["studies"]
     assert summary["masks"] == len(mask_files) == len(truth_mask_files)
     assert summary["masks"] == sum(1 for image in images if image["view"] in ("PA", "AP"))
-    assert summary["corrupted_masks"] == sum(
-        1 for image in images if image["mask"] and image["mask"]["corrupted"]
-    )
+    assert summary["corrupted_masks"] == sum(1 for image in images if image["mask"] and image["mask"]["corrupted"])
     assert summary["compressed"] == sum(1 for image in images if image["compression"] is not None)
     assert summary["monochrome1"] == sum(1 for image in images if image["photometric"] == "MONOCHROME1")
     assert summary["truth_json"] == str(out_dir / "truth.json")
@@ -290,8 +288,7 @@ def test_reports_csv_rows_map_to_existing_studies(dataset):
     # Given reports.csv and the DICOM files
     out_dir, _, truth, _ = dataset
     study_uids = {
-        pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID
-        for path in out_dir.glob("dicom/*/*/*.dcm")
+        pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID for path in out_dir.glob("dicom/*/*/*.dcm")
     }
 
     # When the CSV is parsed with the csv module
@@ -445,10 +442,7 @@ def test_phantom_masks_follow_radiographic_convention_and_findings():
     assert right_x < 64 < left_x
     assert sick["heart"].sum() > 1.5 * normal["heart"].sum()
     assert sick["left_lung"].sum() < 0.8 * normal["left_lung"].sum()
-    assert (
-        normal_image[normal["right_lung"]].mean()
-        < normal_image[normal["heart"] & ~normal["left_lung"]].mean()
-    )
+    assert normal_image[normal["right_lung"]].mean() < normal_image[normal["heart"] & ~normal["left_lung"]].mean()
 
 
 def test_same_seed_gives_identical_files(tmp_path):

@@ -78,9 +78,7 @@ def test_missing_columns_raise_a_clear_error(tmp_path, labeler):
     write_reports(tmp_path / "reports.csv", [("1", "x")], header=("uid", "text"))
 
     with pytest.raises(CsvFormatError) as caught:
-        label_csv(
-            tmp_path / "reports.csv", tmp_path / "out.csv", "uid", ["findings", "impression"], labeler=labeler
-        )
+        label_csv(tmp_path / "reports.csv", tmp_path / "out.csv", "uid", ["findings", "impression"], labeler=labeler)
 
     assert str(caught.value).endswith("missing column(s) findings, impression; the header has uid, text")
 
@@ -100,9 +98,7 @@ def test_bad_rows_get_blank_labels_and_the_others_are_still_labelled(tmp_path, l
         b"uid,findings,impression\n"
         b"empty,,\n"
         b"headers,FINDINGS:,IMPRESSION:\n"
-        b"latin1,Small right pleural effusion caf\xe9.,\n"
-        + f"huge,{huge},\n".encode()
-        + b"good,No pneumothorax.,\n"
+        b"latin1,Small right pleural effusion caf\xe9.,\n" + f"huge,{huge},\n".encode() + b"good,No pneumothorax.,\n"
     )
     (tmp_path / "reports.csv").write_bytes(content)
 
@@ -146,9 +142,7 @@ def test_evaluate_csv_scores_positive_detection_and_statuses(tmp_path):
 
 def test_evaluate_csv_skips_excluded_gold_rows_and_rejects_bad_values(tmp_path):
     write_reports(tmp_path / "pred.csv", [("1", "1"), ("2", "yes")], header=["uid", "Edema"])
-    write_reports(
-        tmp_path / "gold.csv", [("1", "0", "1"), ("2", "0", "")], header=["uid", "exclude", "Edema"]
-    )
+    write_reports(tmp_path / "gold.csv", [("1", "0", "1"), ("2", "0", "")], header=["uid", "exclude", "Edema"])
 
     with pytest.raises(CsvFormatError) as caught:
         evaluate_csv(tmp_path / "pred.csv", tmp_path / "gold.csv")

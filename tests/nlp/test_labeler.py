@@ -21,11 +21,7 @@ def test_copd_blocks_no_finding_but_is_not_a_chexpert_label(chexpert):
 
 
 def test_indication_only_mention_is_excluded(chexpert):
-    text = (
-        "INDICATION: Fever, rule out pneumonia.\n"
-        "FINDINGS: The lungs are clear.\n"
-        "IMPRESSION: No acute process."
-    )
+    text = "INDICATION: Fever, rule out pneumonia.\nFINDINGS: The lungs are clear.\nIMPRESSION: No acute process."
 
     assert chexpert(text) == {"No Finding": "positive"}
 
@@ -58,9 +54,7 @@ def test_chestxray14_no_finding_without_statement_and_blocked_by_devices(labeler
 
 
 def test_positive_beats_uncertain_beats_negative(chexpert):
-    labels = chexpert(
-        "No right effusion. Possible small left effusion. Definite left effusion on lateral view."
-    )
+    labels = chexpert("No right effusion. Possible small left effusion. Definite left effusion on lateral view.")
 
     assert labels == {"Pleural Effusion": "positive"}
 

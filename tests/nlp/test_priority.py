@@ -7,9 +7,7 @@ def test_ranking_puts_disagreement_and_hedges_before_clear_labels(labeler):
     results = {
         "clear": labeler.label("Large right pleural effusion."),
         "hedged": labeler.label("Possible small right pleural effusion."),
-        "conflict": labeler.label(
-            {"findings": "No pleural effusion.", "impression": "Small pleural effusion."}
-        ),
+        "conflict": labeler.label({"findings": "No pleural effusion.", "impression": "Small pleural effusion."}),
     }
     native = {
         "clear": {"Effusion": None},

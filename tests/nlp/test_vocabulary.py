@@ -10,9 +10,7 @@ from nlp.core.vocabulary import VocabularyError, extend_vocabulary, load_vocabul
 def test_synonym_and_custom_finding_are_matched_and_block_no_finding():
     base = load_vocabulary()
     extension = {
-        "findings": [
-            {"id": "pneumoperitoneum_custom", "name": "Free air", "terms": ["free subdiaphragmatic gas"]}
-        ],
+        "findings": [{"id": "pneumoperitoneum_custom", "name": "Free air", "terms": ["free subdiaphragmatic gas"]}],
         "synonyms": {"pleural_effusion": ["hydrothorax"]},
     }
 
@@ -46,9 +44,7 @@ def test_extension_structure_errors_are_reported_together():
 
 
 def test_extension_term_conflict_and_bad_label_are_reported():
-    extension = {
-        "findings": [{"id": "thing", "terms": ["pneumothorax"], "labels": {"chexpert": "Not A Label"}}]
-    }
+    extension = {"findings": [{"id": "thing", "terms": ["pneumothorax"], "labels": {"chexpert": "Not A Label"}}]}
 
     with pytest.raises(VocabularyError) as caught:
         extend_vocabulary(load_vocabulary(), extension)

@@ -16,9 +16,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--text-columns", required=True, help="comma-separated text columns, e.g. findings,impression"
         )
-        parser.add_argument(
-            "--labels", default="chexpert", choices=["chexpert", "chestxray14"], help="label space"
-        )
+        parser.add_argument("--labels", default="chexpert", choices=["chexpert", "chestxray14"], help="label space")
         parser.add_argument("--jsonl", default=None, help="optional evidence JSONL to write")
 
     def handle(self, *args, **options):
