@@ -230,6 +230,8 @@ IMPORT_ZIP_LIMITS = {
     "max_member_bytes": IMPORT_MAX_FILE_BYTES,
 }
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# DICOM files per transaction: a worker killed mid-import loses at most this many, redone on re-run.
+IMPORT_DICOM_BATCH = int(os.environ.get("IMPORT_DICOM_BATCH", 100))
 
 # --- Limits ---------------------------------------------------------------------------------
 JOB_ERROR_LIMIT = 200  # errors kept per job row; the total is still counted

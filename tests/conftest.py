@@ -77,6 +77,66 @@ def api():
     return client_for
 
 
+class WorkerProcess:
+    """A real Celery worker process on Redis, pointed at the test database; can be killed and restarted."""
+
+    def __init__(self, env: dict):
+        self.env = env
+        self.proc = None
+
+    def start(self) -> "WorkerProcess":
+        from config.celery import app
+
+        name = f"test-{os.getpid()}-{time.monotonic_ns()}"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "ingest,nlp,qc,export,default",
+                "--pool=solo",
+                "--concurrency=1",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel=INFO",
+                "-n",
+                f"{name}@%h",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("Celery worker exited early:\n" + self.proc.stdout.read())
+            replies = app.control.ping(timeout=1.0)
+            if any(f"{name}@" in worker for reply in replies for worker in reply):
+                return self
+        self.stop()
+        raise RuntimeError("Celery worker did not answer a ping within 60 s.")
+
+    def kill(self) -> None:
+        """SIGKILL: what a crashed machine or the OOM killer does (no warm shutdown, no ack)."""
+        self.proc.kill()
+        self.proc.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db, settings):
     """A real Celery worker process on Redis, pointed at the test database."""
@@ -93,46 +153,6 @@ def celery_worker_process(transactional_db, settings):
         "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "tests-only"),
     }
     settings.STORAGES["default"]["OPTIONS"]["location"] = str(settings.MEDIA_ROOT)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            "ingest,nlp,qc,export,default",
-            "--pool=solo",
-            "--concurrency=1",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=INFO",
-            "-n",
-            f"test-{os.getpid()}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    from config.celery import app
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("Celery worker exited early:\n" + proc.stdout.read())
-        replies = app.control.ping(timeout=1.0)
-        if any(f"test-{os.getpid()}@" in name for reply in replies for name in reply):
-            break
-    else:
-        proc.terminate()
-        raise RuntimeError("Celery worker did not answer a ping within 60 s.")
-    yield proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    worker = WorkerProcess(env).start()
+    yield worker
+    worker.stop()

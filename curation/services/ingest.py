@@ -35,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 SOURCES = tuple(Dataset.values)
 PUBLIC_DATASETS = {"nih", "chexpert", "mimic", "openi", "padchest"}
-DICOM_BATCH = 100  # files per transaction: a lost worker redoes at most this many
 MANIFEST_BATCH = 5000  # rows per transaction: set-based writes amortise the per-batch queries
 REPORT_FILES = ("reports.csv",)
 
@@ -43,6 +42,15 @@ REPORT_FILES = ("reports.csv",)
 # --- parameters and permissions --------------------------------------------------------------------
 def allowed_roots() -> list[Path]:
     return [Path(p).resolve() for p in settings.IMPORT_ALLOWED_ROOTS]
+
+
+def _check_not_storage(folder: Path) -> None:
+    """Importing the folder that holds our own storage would re-import our de-identified outputs."""
+    media = Path(settings.MEDIA_ROOT).resolve()
+    if folder == media or media in folder.parents or folder in media.parents:
+        raise ValidationError(
+            {"path": f"{str(folder)!r} holds the platform's own file storage; import from elsewhere."}
+        )
 
 
 def resolve_server_path(path: str) -> Path:
@@ -55,6 +63,7 @@ def resolve_server_path(path: str) -> Path:
         raise ValidationError({"path": f"{path!r} is not under an allowed import root."})
     if not candidate.is_dir():
         raise ValidationError({"path": f"{path!r} is not a folder on the server."})
+    _check_not_storage(candidate)
     return candidate
 
 
@@ -71,6 +80,7 @@ def clean_import_params(params: dict, project: Project, *, trusted_path: bool = 
             folder = Path(clean["path"]).resolve()
             if not folder.is_dir():
                 raise ValidationError({"path": f"{clean['path']!r} is not a folder."})
+            _check_not_storage(folder)
             clean["path"] = str(folder)
         else:
             clean["path"] = str(resolve_server_path(clean["path"]))
@@ -250,8 +260,9 @@ def import_dicom_folder(ctx, project: Project, root: Path, summary: ImportSummar
     profile = DeidProfile(keep_private_tags=options["keep_private_tags"])
     pz = Pseudonymizer(project)
     max_bytes = settings.IMPORT_MAX_FILE_BYTES
-    for start in range(0, len(files), DICOM_BATCH):
-        batch = files[start : start + DICOM_BATCH]
+    step = settings.IMPORT_DICOM_BATCH
+    for start in range(0, len(files), step):
+        batch = files[start : start + step]
         blobs: list[tuple[Path, bytes, str]] = []
         for path in batch:
             rel = path.relative_to(root).as_posix()

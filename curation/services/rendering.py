@@ -35,6 +35,26 @@ def _open_source(image: Image):
     raise FileNotFoundError("no stored original and no source file")
 
 
+def pack_rg16(png16: bytes) -> bytes:
+    """A 16-bit grey PNG re-encoded as 8-bit RGB (R = high byte, G = low byte).
+
+    Browsers decode 16-bit PNGs to 8 bits before a canvas sees them, which would throw away the
+    depth that window/level needs; the viewer (frontend/static/frontend/viewer.js) unpacks this.
+    """
+    import io
+
+    import numpy as np
+    from PIL import Image as PILImage
+
+    values = np.asarray(PILImage.open(io.BytesIO(png16))).astype(np.uint16)
+    rgb = np.zeros((*values.shape, 3), dtype=np.uint8)
+    rgb[..., 0] = values >> 8
+    rgb[..., 1] = values & 0xFF
+    out = io.BytesIO()
+    PILImage.fromarray(rgb, "RGB").save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
 def render_one(project: Project, image: Image) -> dict:
     from ..dicomio import render_all, render_image_file
 
@@ -42,14 +62,14 @@ def render_one(project: Project, image: Image) -> dict:
         data = fh.read()
     import io
 
-    is_dicom = len(data) > 132 and data[128:132] == b"DICM" or (image.original.endswith(".dcm"))
+    is_dicom = (len(data) > 132 and data[128:132] == b"DICM") or image.original.endswith(".dcm")
     rendering = render_all(io.BytesIO(data)) if is_dicom else render_image_file(io.BytesIO(data))
     prefix = f"projects/{project.slug}/renders/{image.pk}"
     fields = {
         "display": _save(f"{prefix}/display.png", rendering.display_png),
-        "display16": _save(f"{prefix}/display16.png", rendering.display16_png),
+        "display16": _save(f"{prefix}/display16.png", pack_rg16(rendering.display16_png)),
         "thumbnail": _save(f"{prefix}/thumb.png", rendering.thumbnail_png),
-        "display_meta": rendering.window,
+        "display_meta": {**rendering.window, "packing": "rg16"},
         "render_status": RenderStatus.DONE,
         "render_error": "",
     }

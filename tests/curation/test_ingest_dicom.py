@@ -242,3 +242,22 @@ def test_stored_renderings_are_served_to_members_only(members, api, dataset_dir,
     assert b"".join(ok.streaming_content)[:8] == b"\x89PNG\r\n\x1a\n"
     assert api(members["outsider"]).get(url).status_code == 404
     assert default_storage.exists(image.display16)
+
+
+def test_16bit_rendering_is_packed_for_the_browser_and_matches_the_window(db, dataset_dir, import_from_cli):
+    import numpy as np
+    from PIL import Image as PILImage
+
+    import_from_cli("chest", "dicom", str(dataset_dir))
+    image = Image.objects.filter(render_status=RenderStatus.DONE).first()
+    with default_storage.open(image.display16, "rb") as fh:
+        packed = np.asarray(PILImage.open(fh).convert("RGB")).astype(np.uint16)
+    values = (packed[..., 0] << 8) | packed[..., 1]
+    meta = image.display_meta
+    assert meta["packing"] == "rg16"
+    # The default window sits inside the stored value range, so the viewer starts from a sensible image
+    assert values.min() <= meta["window_center"] <= values.max()
+    assert meta["window_width"] > 0
+    with default_storage.open(image.display, "rb") as fh:
+        display = np.asarray(PILImage.open(fh))
+    assert display.dtype == np.uint8 and display.shape == values.shape
