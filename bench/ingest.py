@@ -174,7 +174,7 @@ def main() -> None:
             cwd=ROOT,
         )
         out["dicom"] = (
-            json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else {"error": proc.stderr[-2000:]}
+            json.loads(proc.stdout) if proc.returncode == 0 else {"error": proc.stderr[-2000:]}
         )
 
     with tempfile.TemporaryDirectory(prefix="bench-nih-") as tmp:

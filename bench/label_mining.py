@@ -49,6 +49,7 @@ def score_openi(labeler, workdir: Path) -> dict:
     label_csv(source, predictions, "uid", ["findings", "impression"], "chestxray14", labeler=labeler)
     strict = evaluate_csv(predictions, OPENI / "labels_cxr14.csv", id_column="uid")
     lenient = evaluate_csv(predictions, OPENI / "labels_cxr14.csv", id_column="uid", uncertain_as_positive=True)
+    halves = split_half_scores(predictions, workdir)
     return {
         "label_space": "chestxray14",
         "text": "findings + impression",
@@ -66,7 +67,32 @@ def score_openi(labeler, workdir: Path) -> dict:
             "micro_f1": round(lenient.micro_f1, 4),
             "macro_f1": round(lenient.macro_f1, 4),
         },
+        "split_half": halves,
     }
+
+
+def split_half_scores(predictions: Path, workdir: Path) -> dict:
+    """Micro/macro F1 on each half of the reports (uid parity), to show that a rule helps both halves."""
+    from nlp.core.csvio import evaluate_csv
+
+    with open(OPENI / "labels_cxr14.csv", encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = list(reader.fieldnames or [])
+        rows = list(reader)
+    halves = {}
+    for name, parity in (("even_uid", 0), ("odd_uid", 1)):
+        gold = workdir / f"openi_gold_{name}.csv"
+        with open(gold, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(row for row in rows if int(row["uid"]) % 2 == parity)
+        summary = evaluate_csv(predictions, gold, id_column="uid")
+        halves[name] = {
+            "reports": summary.reports,
+            "micro_f1": round(summary.micro_f1, 4),
+            "macro_f1": round(summary.macro_f1, 4),
+        }
+    return halves
 
 
 def assertion_items() -> list[dict]:

@@ -151,3 +151,16 @@ def import_uploaded(actor: User | None, project: Project, storage_name: str, siz
         project=project,
         after={"size": size},
     )
+
+
+def vocabulary_changed(actor: User | None, project: Project, before: dict, after: dict) -> AuditEvent:
+    return _record(
+        actor=actor,
+        action="vocabulary.changed",
+        obj_type="vocabulary",
+        obj_id=project.pk,
+        obj_repr=project.slug,
+        project=project,
+        before=before,
+        after=after,
+    )

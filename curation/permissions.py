@@ -31,6 +31,8 @@ class Action(StrEnum):
     VIEW_STUDIES = "studies.view"
     IMPORT_STUDIES = "studies.import"
     VIEW_PSEUDONYMS = "pseudonyms.view"
+    VIEW_LABELS = "labels.view"
+    EDIT_VOCABULARY = "vocabulary.edit"
 
 
 RULES: dict[Action, frozenset[Role]] = {
@@ -47,6 +49,8 @@ RULES: dict[Action, frozenset[Role]] = {
     Action.IMPORT_STUDIES: STAFF_ROLES,  # server folders: admins only (curation.services.ingest)
     # The link back to real identities: admins only, and never in exports.
     Action.VIEW_PSEUDONYMS: frozenset({Role.ADMIN}),
+    Action.VIEW_LABELS: ALL_ROLES,
+    Action.EDIT_VOCABULARY: STAFF_ROLES,
 }
 
 _CACHE_ATTR = "_project_roles"

@@ -14,6 +14,9 @@ from curation.permissions import Action, get_project, role_in
 from curation.services import ingest
 from curation.services import jobs as job_services
 from curation.services.studies import StudyFilters, keyset_page, patient_timeline, source_label_names, study_queryset
+from nlp.models import LabelingRun, MinedLabel
+
+from .label_views import highlight
 
 
 @login_required
@@ -52,7 +55,12 @@ def study_detail(request, slug, study_id):
     project = get_project(request.user, slug, Action.VIEW_STUDIES)
     study = get_object_or_404(Study.objects.select_related("patient"), project=project, pk=study_id)
     images = list(study.images.order_by("pk"))
-    report = getattr(study, "report", None) if hasattr(study, "report") else None
+    report = getattr(study, "report", None)
+    runs = LabelingRun.objects.filter(project=project)
+    run_id = request.GET.get("run", "")
+    run = runs.filter(pk=int(run_id)).first() if run_id.isdigit() else runs.first()
+    mined = list(MinedLabel.objects.filter(run=run, study=study).order_by("-priority", "label")) if run else []
+    evidence = [item for label in mined for item in label.evidence]
     return render(
         request,
         "frontend/study_detail.html",
@@ -61,7 +69,9 @@ def study_detail(request, slug, study_id):
             "study": study,
             "images": images,
             "report": report,
-            "labels_json": json.dumps(report.source_labels if report else {}),
+            "run": run,
+            "mined": mined,
+            "report_html": highlight(report.text, evidence) if report and report.text else "",
         },
     )
 

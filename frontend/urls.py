@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import study_views, views
+from . import label_views, study_views, views
 
 app_name = "frontend"
 
@@ -22,4 +22,7 @@ urlpatterns = [
     path("p/<slug:slug>/studies/<int:study_id>/", study_views.study_detail, name="study-detail"),
     path("p/<slug:slug>/patients/<str:pseudo_id>/", study_views.patient_detail, name="patient-detail"),
     path("p/<slug:slug>/import/", study_views.import_page, name="import"),
+    path("p/<slug:slug>/labels/", label_views.labels_page, name="labels"),
+    path("p/<slug:slug>/labels/mine/", label_views.mine_labels, name="mine-labels"),
+    path("p/<slug:slug>/vocabulary/", label_views.vocabulary_page, name="vocabulary"),
 ]

@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class NlpConfig(AppConfig):
     name = "nlp"
     verbose_name = "Report NLP"
+
+    def ready(self) -> None:
+        from . import tasks  # noqa: F401 -- registers the job kinds

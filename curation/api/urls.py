@@ -2,6 +2,8 @@
 
 from django.urls import path
 
+from nlp import api as nlp_api
+
 from . import study_views, views
 
 urlpatterns = [
@@ -27,4 +29,12 @@ urlpatterns = [
         name="image-file",
     ),
     path("projects/<slug:slug>/pseudonyms/", study_views.PseudonymListView.as_view(), name="api-pseudonyms"),
+    path("projects/<slug:slug>/labeling-runs/", nlp_api.RunListView.as_view(), name="api-runs"),
+    path("projects/<slug:slug>/labeling-runs/<int:run_id>/", nlp_api.RunDetailView.as_view(), name="api-run"),
+    path(
+        "projects/<slug:slug>/labeling-runs/<int:run_id>/labels/",
+        nlp_api.RunLabelListView.as_view(),
+        name="api-run-labels",
+    ),
+    path("projects/<slug:slug>/vocabulary/", nlp_api.VocabularyView.as_view(), name="api-vocabulary"),
 ]

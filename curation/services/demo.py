@@ -102,6 +102,7 @@ def run_demo() -> dict:
     render_id = jobs[-1].result.get("render_job")
     if render_id:
         jobs.append(Job.objects.get(pk=render_id))
+    jobs.append(run_pipeline_job(project, admin, "nlp.mine_labels", {"label_space": "chexpert"}))
     return {
         "project": project.slug,
         "url": "http://127.0.0.1:8000/",
@@ -116,6 +117,7 @@ def run_demo() -> dict:
             "images": project.images.count(),
             "rendered": project.images.filter(render_status="done").count(),
             "reports": project.studies.filter(has_report=True).count(),
+            "mined_labels": sum(run.labels.count() for run in project.labeling_runs.all()[:1]),
         },
         "ok": all(j.status == JobStatus.SUCCEEDED for j in jobs),
     }

@@ -2,6 +2,10 @@
 reviewer can read ("cardiothoracic ratio 0.83 outside 0.36–0.68").
 
 Checks look at one mask set only (no reference bank), so they also run where no bank exists yet.
+
+Severity: `reject` (nothing usable, e.g. an organ missing or lungs swapped), `review` (the mask is implausible
+in a way the Dice estimate cannot see, or a defect large enough to matter on its own), `info` (a minor defect:
+reported so a reviewer can see it, but the estimate decides).
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
-from .ranges import DEFECT_LIMITS, RANGES, Range
+from .ranges import DEFECT_LIMITS, DEFECT_REVIEW_DICE_COST, RANGES, Range
 from .shapes import CHANNELS, HEART, LEFT, LUNGS, RIGHT, PreparedMask
 
-REVIEW, REJECT = "review", "reject"
+INFO, REVIEW, REJECT = "info", "review", "reject"
+SEVERITIES = (INFO, REVIEW, REJECT)  # in increasing order
 
 
 @dataclass(frozen=True)
@@ -25,7 +30,7 @@ class Flag:
     code: str
     organ: str
     reason: str
-    severity: str  # "review" or "reject"
+    severity: str  # "info", "review" or "reject"
     value: float | None = None
 
     def as_dict(self) -> dict:
@@ -70,7 +75,7 @@ def run_checks(prepared: PreparedMask, expected: tuple[str, ...] = ("lungs", "he
                 "right/left lung height ratio",
             )
             for name, mask in (("right_lung", right), ("left_lung", left)):
-                _range_check(flags, metrics, f"solidity_{name}", _solidity(mask), name, f"{_label(name)} solidity")
+                _solidity_check(flags, metrics, f"solidity_{name}", _solidity(mask), name, f"{_label(name)} solidity")
         if heart_area > 0:
             heart = clean[HEART]
             _range_check(
@@ -91,7 +96,7 @@ def run_checks(prepared: PreparedMask, expected: tuple[str, ...] = ("lungs", "he
             )
             overlap = float((prepared.working[HEART] > 0.5)[prepared.working[LUNGS] > 0.5].sum()) / heart_area
             _range_check(flags, metrics, "heart_lung_overlap", overlap, "heart", "fraction of heart inside lungs")
-            _range_check(flags, metrics, "solidity_heart", _solidity(heart), "heart", "heart solidity")
+            _solidity_check(flags, metrics, "solidity_heart", _solidity(heart), "heart", "heart solidity")
             if right is not None and left is not None:
                 cx_r, cx_l, cx_h = _centre_x(right), _centre_x(left), _centre_x(heart)
                 if cx_l != cx_r:
@@ -190,7 +195,7 @@ def _defects(prepared: PreparedMask, flags: list, metrics: dict) -> None:
                     name,
                     f"{_label(name)}: {len(big)} extra component(s) above 1% of the organ "
                     f"(largest {max(big) / main:.1%})",
-                    REVIEW,
+                    defect_severity(extra_area_cost(sum(big) / main)),
                     float(sum(big) / main),
                 )
             )
@@ -202,7 +207,7 @@ def _defects(prepared: PreparedMask, flags: list, metrics: dict) -> None:
                     "holes",
                     name,
                     f"{_label(name)}: holes cover {hole_frac:.1%} of the organ",
-                    REVIEW,
+                    defect_severity(missing_area_cost(hole_frac)),
                     hole_frac,
                 )
             )
@@ -227,6 +232,32 @@ def _range_check(flags: list, metrics: dict, key: str, value: float, organ: str,
     rng = RANGES[key]
     if not rng.contains(value):
         flags.append(Flag(key, organ, f"{label} {value:.2f} outside {_fmt_range(rng)}", REVIEW, float(value)))
+
+
+def _solidity_check(flags: list, metrics: dict, key: str, value: float, organ: str, label: str) -> None:
+    # Concavity beyond the least solid reference is area the organ should probably cover.
+    metrics[key] = float(value)
+    rng = RANGES[key]
+    if not rng.contains(value):
+        excess = max(0.0, 1 / max(value, 1e-6) - 1 / rng.low)
+        severity = defect_severity(missing_area_cost(excess))
+        flags.append(Flag(key, organ, f"{label} {value:.2f} outside {_fmt_range(rng)}", severity, float(value)))
+
+
+def extra_area_cost(fraction: float) -> float:
+    """Dice lost by a perfect organ when wrong area of `fraction` × its size is added to it."""
+    return fraction / (2 + fraction)
+
+
+def missing_area_cost(fraction: float) -> float:
+    """Dice lost by a perfect organ when `fraction` of its area is left out (capped at the whole organ)."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    return fraction / (2 - fraction)
+
+
+def defect_severity(dice_cost: float) -> str:
+    """`review` for a defect that alone costs at least DEFECT_REVIEW_DICE_COST Dice, else `info`."""
+    return REVIEW if dice_cost >= DEFECT_REVIEW_DICE_COST else INFO
 
 
 def _fmt_range(rng: Range) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from .bank import ReferenceBank
-from .checks import REJECT, Flag, run_checks
+from .checks import REJECT, REVIEW, Flag, run_checks
 from .estimate import apply_calibration, compute_features
 from .shapes import MaskInputError, prepare
 
@@ -73,10 +73,13 @@ def qc_mask_set(
 
 
 def decide(overall: float, flags: list[Flag], config: QcConfig) -> str:
-    """reject on a decisive flag or a very low estimate, review on any flag or a low estimate, else accept."""
+    """reject on a decisive flag or a very low estimate, review on a review flag or a low estimate, else accept.
+
+    Flags of severity `info` (minor defects the estimate already accounts for) never change the decision.
+    """
     if overall < config.reject_below or any(f.severity == REJECT for f in flags):
         return "reject"
-    if overall < config.review_below or flags:
+    if overall < config.review_below or any(f.severity == REVIEW for f in flags):
         return "review"
     return "accept"
 

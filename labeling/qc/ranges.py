@@ -53,3 +53,10 @@ DEFECT_LIMITS: dict[str, Range] = {
     "hole_fraction": Range(0.0, 0.005, "SCR refs: none; holes above 0.5% of the organ flag"),
     "border_contact_fraction": Range(0.0, 0.02, "SCR refs: 2 of 247 touch; >2% of the border length flags"),
 }
+
+# When a defect forces review. A defect (stray component, hole, concavity beyond what the references show) is
+# treated as wrongly labelled area; if that area alone would cost a perfect organ this much Dice, the mask goes
+# to review whatever the estimate says. Smaller defects are reported with severity "info" and the estimate,
+# which already sees them, decides. 0.10 Dice is a third of the way from a perfect mask to the typical 0.7
+# acceptance floor CheXmask recommends, and twice the 0.05 Dice spread between expert references.
+DEFECT_REVIEW_DICE_COST = 0.10

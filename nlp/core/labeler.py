@@ -19,7 +19,7 @@ from nlp.core import context as ctx
 from nlp.core.sections import Segment, labelled_segments
 from nlp.core.vocabulary import Vocabulary, inflections, load_vocabulary
 
-LABELER_VERSION = "1.0.0"
+LABELER_VERSION = "1.1.0"
 STATUS_RANK = {"negative": 1, "uncertain": 2, "positive": 3}
 # Longer texts are refused rather than labelled: a chest X-ray report is a few kB, and spaCy refuses
 # documents over a million characters anyway.

@@ -107,11 +107,16 @@ def jobs(project, members, settings, tmp_path):
     from tests.factories import ImageFactory
 
     settings.JOBS_IN_PROCESS_THREAD = False
-    settings.IMPORT_ALLOWED_ROOTS = [str(tmp_path)]
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    settings.IMPORT_ALLOWED_ROOTS = [str(incoming)]
     done = JobFactory(project=project, status=JobStatus.SUCCEEDED)
     queued = JobFactory(project=project, status=JobStatus.QUEUED)
     failed = JobFactory(project=project, status=JobStatus.FAILED)
     image = ImageFactory(study__patient__project=project)
+    from nlp.models import LabelingRun
+
+    run = LabelingRun.objects.create(project=project, label_space="chexpert", labeler_version="test", complete=True)
     image.thumbnail = default_storage.save("projects/chest/renders/t.png", ContentFile(b"\x89PNG\r\n\x1a\n"))
     image.save()
     return {
@@ -121,7 +126,8 @@ def jobs(project, members, settings, tmp_path):
         "study": image.study_id,
         "patient": image.study.patient.pseudo_id,
         "image": image.pk,
-        "root": str(tmp_path),
+        "root": str(incoming),
+        "run": run.pk,
     }
 
 

@@ -43,7 +43,9 @@ def test_demo_creates_users_project_and_data_and_prints_json(small_demo, capsys)
         ("demo.generate", "succeeded"),
         ("ingest.import", "succeeded"),
         ("ingest.render", "succeeded"),
+        ("nlp.mine_labels", "succeeded"),
     ]
+    assert summary["counts"]["mined_labels"] > 0
     # The generated studies went through the ingest path: de-identified, registered, rendered
     counts = summary["counts"]
     assert counts["patients"] == 2
@@ -60,5 +62,5 @@ def test_demo_is_safe_to_run_twice(small_demo, capsys):
     assert first["users"] == second["users"]
     assert [j["id"] for j in second["jobs"]] == [j["id"] for j in first["jobs"]]
     assert second["counts"] == first["counts"]
-    assert Job.objects.count() == 3
+    assert Job.objects.count() == 4
     assert (User.objects.count(), Project.objects.count()) == (4, 1)

@@ -27,6 +27,14 @@ def _csv(path: Path, header: list[str], rows: list[list], encoding="utf-8") -> N
 
 
 @pytest.fixture
+def dataset_dir(tmp_path):
+    """The dataset folder: beside (not around) the test's media storage, which imports refuse to read."""
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
 def run_import(db):
     def run(source, root, mapping=None):
         return ingest.import_from_cli("chest", source, str(root), mapping)
@@ -34,7 +42,7 @@ def run_import(db):
     return run
 
 
-def test_nih_manifest_with_a_missing_image(tmp_path, run_import):
+def test_nih_manifest_with_a_missing_image(dataset_dir, run_import):
     header = [
         "Image Index",
         "Finding Labels",
@@ -49,7 +57,7 @@ def test_nih_manifest_with_a_missing_image(tmp_path, run_import):
         "y]",
     ]
     _csv(
-        tmp_path / "Data_Entry_2017.csv",
+        dataset_dir / "Data_Entry_2017.csv",
         header,
         [
             ["00000001_000.png", "Cardiomegaly|Effusion", 0, 1, 58, "M", "PA", 2682, 2749, 0.143, 0.143],
@@ -57,9 +65,9 @@ def test_nih_manifest_with_a_missing_image(tmp_path, run_import):
             ["00000002_000.png", "Mass", 0, 2, 81, "F", "PA", 2500, 2048, 0.168, 0.168],
         ],
     )
-    _png(tmp_path / "images_001" / "images" / "00000001_000.png")
-    _png(tmp_path / "images_001" / "images" / "00000001_001.png")
-    summary = run_import("nih", tmp_path)
+    _png(dataset_dir / "images_001" / "images" / "00000001_000.png")
+    _png(dataset_dir / "images_001" / "images" / "00000001_001.png")
+    summary = run_import("nih", dataset_dir)
     assert (summary["status"], summary["imported"]) == ("succeeded", 3)
     assert summary["errors"] == [
         {"file": "Data_Entry_2017.csv:3", "reason": "missing image file 00000002_000.png (not under images*/)"}
@@ -70,11 +78,11 @@ def test_nih_manifest_with_a_missing_image(tmp_path, run_import):
     assert (labels["Cardiomegaly"], labels["Effusion"], labels["Mass"]) == (1, 1, 0)
     assert Image.objects.get(image_key="00000002_000.png").render_status == "missing"
     assert summary["rendered"] == 2
-    again = run_import("nih", tmp_path)
+    again = run_import("nih", dataset_dir)
     assert (again["imported"], again["duplicates"]) == (0, 3)
 
 
-def test_chexpert_manifest(tmp_path, run_import):
+def test_chexpert_manifest(dataset_dir, run_import):
     labels = [
         "No Finding",
         "Enlarged Cardiomediastinum",
@@ -94,7 +102,7 @@ def test_chexpert_manifest(tmp_path, run_import):
     header = ["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", *labels]
     values = ["", "", "1.0", "", "", "-1.0", "", "", "", "0.0", "1.0", "", "", "1.0"]
     _csv(
-        tmp_path / "CheXpert-v1.0-small" / "valid.csv",
+        dataset_dir / "CheXpert-v1.0-small" / "valid.csv",
         header,
         [
             ["CheXpert-v1.0-small/valid/patient64541/study1/view1_frontal.jpg", "Male", 73, "Frontal", "AP", *values],
@@ -102,8 +110,8 @@ def test_chexpert_manifest(tmp_path, run_import):
         ],
     )
     for view in ("view1_frontal.jpg", "view2_lateral.jpg"):
-        _png(tmp_path / "CheXpert-v1.0-small" / "valid" / "patient64541" / "study1" / view)
-    summary = run_import("chexpert", tmp_path)
+        _png(dataset_dir / "CheXpert-v1.0-small" / "valid" / "patient64541" / "study1" / view)
+    summary = run_import("chexpert", dataset_dir)
     assert (summary["status"], summary["imported"], summary["error_count"]) == ("succeeded", 2, 0)
     study = Study.objects.get()
     assert (study.image_count, study.sex, study.age_years) == (2, "M", 73)
@@ -112,15 +120,15 @@ def test_chexpert_manifest(tmp_path, run_import):
     assert (native["Cardiomegaly"], native["Edema"], native["Pneumothorax"], native["Fracture"]) == (1, -1, 0, None)
 
 
-def test_mimic_layout_with_reports(tmp_path, run_import):
-    study_dir = tmp_path / "files" / "p10" / "p10000032" / "s50414267"
+def test_mimic_layout_with_reports(dataset_dir, run_import):
+    study_dir = dataset_dir / "files" / "p10" / "p10000032" / "s50414267"
     _png(study_dir / "02aa804e-bde0afdd-112c0b34-7bc16630-4e384014.jpg")
-    (tmp_path / "files" / "p10" / "p10000032" / "s50414267.txt").write_text(
+    (dataset_dir / "files" / "p10" / "p10000032" / "s50414267.txt").write_text(
         "                                 FINAL REPORT\n EXAMINATION:  CHEST (PA AND LAT)\n\n FINDINGS:  No focal "
         "consolidation.  Small left pleural effusion.\n\n IMPRESSION:  Small left effusion.\n"
     )
     _csv(
-        tmp_path / "mimic-cxr-2.0.0-metadata.csv",
+        dataset_dir / "mimic-cxr-2.0.0-metadata.csv",
         [
             "dicom_id",
             "subject_id",
@@ -146,7 +154,7 @@ def test_mimic_layout_with_reports(tmp_path, run_import):
             ]
         ],
     )
-    summary = run_import("mimic", tmp_path)
+    summary = run_import("mimic", dataset_dir)
     assert (summary["status"], summary["imported"]) == ("succeeded", 1)
     study = Study.objects.get()
     assert study.has_report is True
@@ -154,9 +162,9 @@ def test_mimic_layout_with_reports(tmp_path, run_import):
     assert study.images.get().view_position == "PA"
 
 
-def test_openi_reports_and_projections(tmp_path, run_import):
+def test_openi_reports_and_projections(dataset_dir, run_import):
     _csv(
-        tmp_path / "indiana_reports.csv",
+        dataset_dir / "indiana_reports.csv",
         ["uid", "MeSH", "Problems", "image", "indication", "comparison", "findings", "impression"],
         [
             [
@@ -172,13 +180,13 @@ def test_openi_reports_and_projections(tmp_path, run_import):
         ],
     )
     _csv(
-        tmp_path / "indiana_projections.csv",
+        dataset_dir / "indiana_projections.csv",
         ["uid", "filename", "projection"],
         [[1, "1_IM-0001-4001.dcm.png", "Frontal"], [1, "1_IM-0001-3001.dcm.png", "Lateral"]],
     )
     for name in ("1_IM-0001-4001.dcm.png", "1_IM-0001-3001.dcm.png"):
-        _png(tmp_path / "images" / "images_normalized" / name)
-    summary = run_import("openi", tmp_path)
+        _png(dataset_dir / "images" / "images_normalized" / name)
+    summary = run_import("openi", dataset_dir)
     assert (summary["status"], summary["imported"], summary["error_count"]) == ("succeeded", 2, 0)
     study = Study.objects.get()
     assert study.has_report is True
@@ -187,7 +195,7 @@ def test_openi_reports_and_projections(tmp_path, run_import):
     assert "XXXX" not in study.report.text
 
 
-def test_padchest_label_list_and_cp1252_encoding(tmp_path, run_import):
+def test_padchest_label_list_and_cp1252_encoding(dataset_dir, run_import):
     header = [
         "ImageID",
         "ImageDir",
@@ -202,7 +210,7 @@ def test_padchest_label_list_and_cp1252_encoding(tmp_path, run_import):
         "Report",
     ]
     _csv(
-        tmp_path / "PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv",
+        dataset_dir / "PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv",
         header,
         [
             [
@@ -222,18 +230,18 @@ def test_padchest_label_list_and_cp1252_encoding(tmp_path, run_import):
         ],
         encoding="cp1252",
     )
-    _png(tmp_path / "0" / "img1.png")
-    _png(tmp_path / "0" / "img2.png")
-    summary = run_import("padchest", tmp_path)
+    _png(dataset_dir / "0" / "img1.png")
+    _png(dataset_dir / "0" / "img2.png")
+    summary = run_import("padchest", dataset_dir)
     assert (summary["status"], summary["imported"], summary["error_count"]) == ("succeeded", 2, 0)
     effusion = Report.objects.get(study__study_key="st1").source_labels
     assert effusion["pleural effusion"] == 1 and effusion["cardiomegaly"] == 1
     assert "opérée" in Report.objects.get(study__study_key="st2").text
 
 
-def test_generic_csv_with_mapping_and_a_bad_row(tmp_path, run_import):
+def test_generic_csv_with_mapping_and_a_bad_row(dataset_dir, run_import):
     _csv(
-        tmp_path / "manifest.csv",
+        dataset_dir / "manifest.csv",
         ["pid", "acc", "file", "date", "view", "sex", "age", "report", "label_Effusion"],
         [
             ["MRN001", "A1", "a.png", "2020-01-02", "PA", "F", "50", "Small effusion.", "1"],
@@ -242,7 +250,7 @@ def test_generic_csv_with_mapping_and_a_bad_row(tmp_path, run_import):
         ],
     )
     for name in ("a.png", "b.png", "c.png"):
-        _png(tmp_path / name)
+        _png(dataset_dir / name)
     mapping = {
         "patient_key": "pid",
         "study_key": "acc",
@@ -256,7 +264,7 @@ def test_generic_csv_with_mapping_and_a_bad_row(tmp_path, run_import):
         "label_prefix": "label_",
         "date_format": "%Y-%m-%d",
     }
-    summary = run_import("csv", tmp_path, mapping)
+    summary = run_import("csv", dataset_dir, mapping)
     # The row with a bad date is imported without its date, and the problem is reported
     assert (summary["status"], summary["imported"]) == ("succeeded", 3)
     assert summary["errors"] == [{"file": "manifest.csv:3", "reason": "date 'not-a-date' does not match %Y-%m-%d"}]
@@ -267,9 +275,9 @@ def test_generic_csv_with_mapping_and_a_bad_row(tmp_path, run_import):
     assert len(dates) == 2 and (dates[1] - dates[0]).days == 152 and str(dates[0]) != "2020-01-02"
 
 
-def test_manifest_without_its_required_columns_fails_clearly(tmp_path, run_import):
-    _csv(tmp_path / "Data_Entry_2017.csv", ["Image Index", "Patient ID"], [["x.png", 1]])
-    summary = run_import("nih", tmp_path)
+def test_manifest_without_its_required_columns_fails_clearly(dataset_dir, run_import):
+    _csv(dataset_dir / "Data_Entry_2017.csv", ["Image Index", "Patient ID"], [["x.png", 1]])
+    summary = run_import("nih", dataset_dir)
     assert summary["status"] == "failed"
     assert "Finding Labels" in summary["message"], summary["message"]
     assert Study.objects.count() == 0

@@ -1,0 +1,25 @@
+"""NLP jobs: label mining per project, on the `nlp` queue."""
+
+from curation.models import Role
+from curation.tasking import JobContext, job_task
+
+
+def _clean(params, project):
+    from .services import clean_mining_params
+
+    return clean_mining_params(params, project)
+
+
+@job_task(
+    kind="nlp.mine_labels",
+    label="Mine labels from reports",
+    queue="nlp",
+    start_roles={Role.ADMIN, Role.CURATOR},
+    time_limit=6 * 3600,
+    clean_params=_clean,
+)
+def mine_labels(ctx: JobContext) -> dict:
+    """Label every report of the project (positive/negative/uncertain with evidence) as a new labeling run."""
+    from .services import run_mining
+
+    return run_mining(ctx)
