@@ -173,9 +173,7 @@ def main() -> None:
             text=True,
             cwd=ROOT,
         )
-        out["dicom"] = (
-            json.loads(proc.stdout) if proc.returncode == 0 else {"error": proc.stderr[-2000:]}
-        )
+        out["dicom"] = json.loads(proc.stdout) if proc.returncode == 0 else {"error": proc.stderr[-2000:]}
 
     with tempfile.TemporaryDirectory(prefix="bench-nih-") as tmp:
         root = Path(tmp)

@@ -35,9 +35,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings, tmp_path):
-    """Every test writes files into its own folder, never into var/; passwords hash fast."""
+def _test_settings(settings, tmp_path, request):
+    """Every test writes files into its own folder, never into var/; passwords hash fast; jobs run
+    in-process unless the test brings a real worker (integration and browser tests)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    wants_worker = {"celery_worker_process", "worker_if_configured"} & set(request.fixturenames)
+    if not wants_worker:
+        settings.JOBS_IN_PROCESS = True
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STORAGES = {
         # The manifest storage needs collectstatic; tests serve static files as in development.

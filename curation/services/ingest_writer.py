@@ -11,9 +11,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
+from ..bulk import insert_rows
 from ..models import Image, Patient, Project, RenderStatus, Report, Series, Study
 
 
@@ -56,8 +57,38 @@ class BatchOutcome:
     reports_created: int = 0
 
 
-def existing_image_keys(project: Project, keys: list[str]) -> set[str]:
-    return set(Image.objects.filter(project=project, image_key__in=keys).values_list("image_key", flat=True))
+class ImportCache:
+    """What the project already holds, loaded once per import (one query per table, not per batch).
+
+    Updated only after a batch commits, so a rolled-back batch is never taken as present.
+    """
+
+    def __init__(self, project: Project, dataset: str):
+        self.project = project
+        self.dataset = dataset
+        images = Image.objects.filter(project=project)
+        self.image_keys = set(images.values_list("image_key", flat=True).iterator(chunk_size=20000))
+        self.hashes = set(
+            images.exclude(content_sha256="").values_list("content_sha256", flat=True).iterator(chunk_size=20000)
+        )
+        self.patients = dict(
+            Patient.objects.filter(project=project).values_list("pseudo_id", "id").iterator(chunk_size=20000)
+        )
+        self.studies = dict(
+            Study.objects.filter(project=project, dataset=dataset)
+            .values_list("study_key", "id")
+            .iterator(chunk_size=20000)
+        )
+        self.reported = set(
+            Report.objects.filter(study__project=project, study__dataset=dataset).values_list("study_id", flat=True)
+        )
+
+    def merge(self, other: dict) -> None:
+        self.image_keys |= other["image_keys"]
+        self.hashes |= other["hashes"]
+        self.patients.update(other["patients"])
+        self.studies.update(other["studies"])
+        self.reported |= other["reported"]
 
 
 def existing_hashes(project: Project, hashes: list[str]) -> set[str]:
@@ -69,106 +100,119 @@ def existing_hashes(project: Project, hashes: list[str]) -> set[str]:
     )
 
 
-@transaction.atomic
-def write_batch(project: Project, dataset: str, items: list[IngestItem], before_commit=None) -> BatchOutcome:
-    """Insert the batch's new images with their patients, studies, series and reports."""
-    outcome = BatchOutcome()
-    known_keys = existing_image_keys(project, [i.image_key for i in items])
-    known_hashes = existing_hashes(project, [i.content_sha256 for i in items])
-    fresh: list[IngestItem] = []
-    seen_keys: set[str] = set()
-    seen_hashes: set[str] = set()
-    for item in items:
-        dup_hash = item.content_sha256 and (item.content_sha256 in known_hashes or item.content_sha256 in seen_hashes)
-        if item.image_key in known_keys or item.image_key in seen_keys or dup_hash:
-            outcome.duplicates += 1
-            continue
-        seen_keys.add(item.image_key)
-        if item.content_sha256:
-            seen_hashes.add(item.content_sha256)
-        fresh.append(item)
-    if not fresh:
+def write_batch(
+    project: Project, dataset: str, items: list[IngestItem], before_commit=None, cache=None
+) -> BatchOutcome:
+    """Insert the batch's new images with their patients, studies, series and reports (one transaction)."""
+    cache = cache or ImportCache(project, dataset)
+    added = {"image_keys": set(), "hashes": set(), "patients": {}, "studies": {}, "reported": set()}
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Batches are redone by a re-run if lost, and PostgreSQL keeps commit order, so a crash can
+            # lose the newest batches but never leave a later state (the job's success) without them.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        outcome = _write(project, dataset, items, cache, added)
         if before_commit:
             before_commit()
-        return outcome
-
-    patient_ids, outcome.patients_created = _patients(project, fresh)
-    study_ids, outcome.studies_created = _studies(project, dataset, fresh, patient_ids)
-    series_ids = _series(fresh, study_ids)
-    Image.objects.bulk_create(
-        [
-            Image(
-                project=project,
-                study_id=study_ids[i.study_key],
-                series_id=series_ids.get((i.study_key, i.series_uid)),
-                image_key=i.image_key,
-                view_position=i.view_position,
-                modality=i.modality,
-                rows=i.rows,
-                columns=i.columns,
-                pixel_spacing_row=i.pixel_spacing[0] if i.pixel_spacing else None,
-                pixel_spacing_col=i.pixel_spacing[1] if i.pixel_spacing else None,
-                photometric=i.photometric,
-                bits_stored=i.bits_stored,
-                burned_in_annotation=i.burned_in,
-                content_sha256=i.content_sha256,
-                original=i.original,
-                source_path=i.source_path[:500],
-                render_status=i.render_status,
-            )
-            for i in fresh
-        ],
-        batch_size=2000,
-    )
-    outcome.reports_created = _reports(dataset, fresh, study_ids)
-    outcome.imported = len(fresh)
-    if before_commit:
-        before_commit()
+    cache.merge(added)
     return outcome
 
 
-def _patients(project: Project, items: list[IngestItem]) -> tuple[dict[str, int], int]:
+def _write(project, dataset, items, cache: ImportCache, added: dict) -> BatchOutcome:
+    outcome = BatchOutcome()
+    fresh: list[IngestItem] = []
+    for item in items:
+        digest = item.content_sha256
+        if (
+            item.image_key in cache.image_keys
+            or item.image_key in added["image_keys"]
+            or (digest and (digest in cache.hashes or digest in added["hashes"]))
+        ):
+            outcome.duplicates += 1
+            continue
+        added["image_keys"].add(item.image_key)
+        if digest:
+            added["hashes"].add(digest)
+        fresh.append(item)
+    if not fresh:
+        return outcome
+
+    patient_ids, outcome.patients_created = _patients(project, fresh, cache, added)
+    study_ids, outcome.studies_created = _studies(project, dataset, fresh, patient_ids, cache, added)
+    series_ids = _series(fresh, study_ids)
+    insert_rows(
+        Image,
+        (
+            {
+                "project_id": project.pk,
+                "study_id": study_ids[i.study_key],
+                "series_id": series_ids.get((i.study_key, i.series_uid)),
+                "image_key": i.image_key,
+                "view_position": i.view_position,
+                "modality": i.modality,
+                "rows": i.rows,
+                "columns": i.columns,
+                "pixel_spacing_row": i.pixel_spacing[0] if i.pixel_spacing else None,
+                "pixel_spacing_col": i.pixel_spacing[1] if i.pixel_spacing else None,
+                "photometric": i.photometric,
+                "bits_stored": i.bits_stored,
+                "burned_in_annotation": i.burned_in,
+                "content_sha256": i.content_sha256,
+                "original": i.original,
+                "source_path": i.source_path[:500],
+                "render_status": i.render_status,
+            }
+            for i in fresh
+        ),
+    )
+    outcome.reports_created = _reports(dataset, fresh, study_ids, cache, added)
+    outcome.imported = len(fresh)
+    return outcome
+
+
+def _patients(project: Project, items: list[IngestItem], cache: ImportCache, added: dict) -> tuple[dict[str, int], int]:
     sex_by_key = {}
     for item in items:
         sex_by_key.setdefault(item.patient_key, item.sex)
-    ids = dict(Patient.objects.filter(project=project, pseudo_id__in=list(sex_by_key)).values_list("pseudo_id", "id"))
-    new = [Patient(project=project, pseudo_id=k, sex=s) for k, s in sex_by_key.items() if k not in ids]
+    ids = {k: cache.patients[k] for k in sex_by_key if k in cache.patients}
+    new = [{"project_id": project.pk, "pseudo_id": k, "sex": s} for k, s in sex_by_key.items() if k not in ids]
     if new:
-        for patient in Patient.objects.bulk_create(new, batch_size=2000):
-            ids[patient.pseudo_id] = patient.pk
+        for row, pk in zip(new, insert_rows(Patient, new, with_ids=True), strict=True):
+            ids[row["pseudo_id"]] = pk
+            added["patients"][row["pseudo_id"]] = pk
     return ids, len(new)
 
 
-def _studies(project, dataset, items, patient_ids) -> tuple[dict[str, int], int]:
+def _studies(project, dataset, items, patient_ids, cache: ImportCache, added: dict) -> tuple[dict[str, int], int]:
     counts = Counter(i.study_key for i in items)
     first: dict[str, IngestItem] = {}
     for item in items:
         first.setdefault(item.study_key, item)
-    ids = dict(
-        Study.objects.filter(project=project, dataset=dataset, study_key__in=list(first)).values_list("study_key", "id")
-    )
-    new = [
-        Study(
-            project=project,
-            patient_id=patient_ids[i.patient_key],
-            dataset=dataset,
-            study_key=key,
-            study_date=i.study_date,
-            accession=i.accession,
-            age_years=i.age_years,
-            sex=i.sex,
-            has_report=bool(i.report_text),
-            image_count=counts[key],
-        )
-        for key, i in first.items()
-        if key not in ids
-    ]
+    ids = {k: cache.studies[k] for k in first if k in cache.studies}
     # Studies that already existed (a second image of a study, in a later batch) get their count bumped.
     for key, study_id in ids.items():
         Study.objects.filter(pk=study_id).update(image_count=F("image_count") + counts[key])
+    new = [
+        {
+            "project_id": project.pk,
+            "patient_id": patient_ids[i.patient_key],
+            "dataset": dataset,
+            "study_key": key,
+            "study_date": i.study_date,
+            "accession": i.accession,
+            "age_years": i.age_years,
+            "sex": i.sex,
+            "has_report": bool(i.report_text),
+            "image_count": counts[key],
+        }
+        for key, i in first.items()
+        if key not in ids
+    ]
     if new:
-        for study in Study.objects.bulk_create(new, batch_size=2000):
-            ids[study.study_key] = study.pk
+        for row, pk in zip(new, insert_rows(Study, new, with_ids=True), strict=True):
+            ids[row["study_key"]] = pk
+            added["studies"][row["study_key"]] = pk
     return ids, len(new)
 
 
@@ -194,27 +238,27 @@ def _series(items, study_ids) -> dict[tuple[str, str], int]:
     return ids
 
 
-def _reports(dataset, items, study_ids) -> int:
+def _reports(dataset, items, study_ids, cache: ImportCache, added: dict) -> int:
     first: dict[str, IngestItem] = {}
     for item in items:
         if item.report_text or item.source_labels:
             first.setdefault(item.study_key, item)
     if not first:
         return 0
-    have = set(Report.objects.filter(study_id__in=[study_ids[k] for k in first]).values_list("study_id", flat=True))
     new = [
-        Report(
-            study_id=study_ids[key],
-            text=i.report_text or "",
-            source=dataset,
-            source_labels=i.source_labels,
-            scrubbed_items=i.scrubbed_items,
-        )
+        {
+            "study_id": study_ids[key],
+            "text": i.report_text or "",
+            "source": dataset,
+            "source_labels": i.source_labels,
+            "scrubbed_items": i.scrubbed_items,
+        }
         for key, i in first.items()
-        if study_ids[key] not in have
+        if study_ids[key] not in cache.reported and study_ids[key] not in added["reported"]
     ]
-    Report.objects.bulk_create(new, batch_size=2000)
-    with_text = [r.study_id for r in new if r.text]
+    insert_rows(Report, new)
+    added["reported"].update(r["study_id"] for r in new)
+    with_text = [r["study_id"] for r in new if r["text"]]
     if with_text:
         Study.objects.filter(pk__in=with_text, has_report=False).update(has_report=True)
     return len(new)

@@ -1,7 +1,14 @@
 """Calibration of the Dice estimate, fitted on the user's own bank: each reference is corrupted with
-segmentation-like errors (boundary warps, erosion/dilation, stray blobs, holes, heart leaking upwards,
+segmentation-like errors (boundary warps, ragged borders, erosion/dilation of a whole organ or of one
+border, stray blobs, holes, the heart leaking up or down, missed or added costophrenic angles and apices,
 shifts, cut-offs), the true Dice against the clean reference is known, the features are computed against the
 rest of the bank (leave-one-out), and a ridge regression per organ maps features to Dice.
+
+The regression uses the reference-based features (best and top-5 mask RCA, local shape-model fit) and their
+squares: the squares let the estimate bend where the features saturate (a perfect mask still differs from
+every other patient's reference), and leaving out `clean_agreement` keeps the fit from learning how the
+synthetic stray blobs and holes happen to look, which transfers poorly to real segmentations (the RCA
+features already see those defects, since they compare the raw mask).
 
 This is what makes the estimate come out in Dice units without shipping any model fitted elsewhere.
 """
@@ -14,12 +21,29 @@ import numpy as np
 from scipy import ndimage
 
 from .bank import ReferenceBank, masks_from_canonical
-from .estimate import FEATURES, MODEL_OF_CHANNEL, compute_features
+from .estimate import FEATURES, MODEL_OF_CHANNEL, calibration_terms, compute_features
 from .shapes import prepare
 
 CANVAS = 256  # corrupt at the working resolution so the errors have the scale real ones have there
 RIDGE = 1e-3
-CALIBRATION_VERSION = "ridge-loo-corruptions-1"
+CALIBRATION_VERSION = "ridge-quadratic-loo-corruptions-2"
+CALIBRATION_FEATURES = ("rca_best", "rca_top5", "shape_fit")
+SQUARES = True
+OPERATIONS = (
+    "elastic",
+    "jitter",
+    "erode",
+    "dilate",
+    "border",
+    "corner",
+    "blobs",
+    "holes",
+    "heart_up",
+    "heart_down",
+    "shift",
+    "scale",
+    "cut",
+)
 
 
 @dataclass
@@ -38,12 +62,21 @@ def corrupt(masks: dict, rng: np.random.Generator) -> dict:
     if rng.random() < 0.1:
         return out
     for _ in range(rng.integers(1, 4)):
-        op = rng.choice(["elastic", "erode", "dilate", "blobs", "holes", "heart_up", "shift", "scale", "cut"])
+        op = OPERATIONS[rng.integers(len(OPERATIONS))]
         target = organs if rng.random() < 0.3 else [organs[rng.integers(len(organs))]]
         if op == "elastic":
             field = _smooth_field(out[organs[0]].shape, rng, amplitude=rng.uniform(1, 10))
             for k in target:
                 out[k] = _warp(out[k], field)
+        elif op == "jitter":
+            for k in target:
+                out[k] = _ragged(out[k], rng, scale=rng.uniform(1, 3), amplitude=rng.uniform(0.2, 0.8))
+        elif op == "border":
+            for k in target:
+                out[k] = _one_border(out[k], rng, int(rng.integers(2, 13)), grow=bool(rng.random() < 0.5))
+        elif op == "corner":
+            for k in target:
+                out[k] = _corner(out[k], rng, rng.uniform(5, 30), add=bool(rng.random() < 0.3))
         elif op in ("erode", "dilate"):
             r = int(rng.integers(1, 9))
             fn = ndimage.binary_erosion if op == "erode" else ndimage.binary_dilation
@@ -62,6 +95,11 @@ def corrupt(masks: dict, rng: np.random.Generator) -> dict:
             up = np.zeros_like(out["heart"])
             up[:-s] = out["heart"][s:]
             out["heart"] |= ndimage.binary_dilation(up, iterations=int(rng.integers(0, 4))) if s else up
+        elif op == "heart_down" and "heart" in out:
+            s = int(rng.integers(5, 40))
+            down = np.zeros_like(out["heart"])
+            down[s:] = out["heart"][:-s]
+            out["heart"] |= ndimage.binary_dilation(down, iterations=int(rng.integers(0, 4))) if s else down
         elif op == "shift":
             dy, dx = rng.integers(-15, 16, size=2)
             for k in target:
@@ -116,11 +154,18 @@ def fit_calibration(samples: CalibrationSamples, exclude_groups=()) -> dict:
     exclude = np.array(sorted(set(exclude_groups)), dtype=str)
     for model, x in samples.features.items():
         keep = ~np.isin(samples.groups[model], exclude) if exclude.size else np.ones(len(x), dtype=bool)
-        if keep.sum() < len(FEATURES) + 2:
+        terms = np.array([calibration_terms(f, CALIBRATION_FEATURES, SQUARES) for f in x[keep]])
+        if keep.sum() < terms.shape[-1] + 2:
             continue
-        models[model] = _ridge(x[keep], samples.targets[model][keep]).tolist()
+        models[model] = _ridge(terms, samples.targets[model][keep]).tolist()
         counts[model] = int(keep.sum())
-    return {"version": CALIBRATION_VERSION, "features": list(FEATURES), "models": models, "samples": counts}
+    return {
+        "version": CALIBRATION_VERSION,
+        "features": list(CALIBRATION_FEATURES),
+        "squares": SQUARES,
+        "models": models,
+        "samples": counts,
+    }
 
 
 def fit_calibration_to_labels(features: np.ndarray, true_dice: np.ndarray) -> list[float]:
@@ -175,6 +220,41 @@ def _ellipse_inside(mask: np.ndarray, rng, radius: float) -> np.ndarray:
     h, w = mask.shape
     y, x = np.ogrid[:h, :w]
     return ((y - ys[i]) / radius) ** 2 + ((x - xs[i]) / (radius * rng.uniform(0.5, 1.5))) ** 2 <= 1
+
+
+def _ragged(mask: np.ndarray, rng, scale: float, amplitude: float) -> np.ndarray:
+    """Frayed border: the blurred mask plus smooth noise, thresholded (what an unsure network produces)."""
+    noise = ndimage.gaussian_filter(rng.normal(size=mask.shape).astype(np.float32), scale)
+    noise /= max(float(np.abs(noise).max()), 1e-9)
+    return ndimage.gaussian_filter(mask.astype(np.float32), scale) + amplitude * noise > 0.5
+
+
+def _one_border(mask: np.ndarray, rng, radius: int, grow: bool) -> np.ndarray:
+    """Grow or shrink one side of an organ (e.g. the heart's left border or its ill-defined top)."""
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return mask
+    changed = (ndimage.binary_dilation if grow else ndimage.binary_erosion)(mask, structure=_disk(radius))
+    h, w = mask.shape
+    yy, xx = np.mgrid[:h, :w]
+    angle = rng.uniform(0, 2 * np.pi)
+    side = (yy - ys.mean()) * np.sin(angle) + (xx - xs.mean()) * np.cos(angle) > 0
+    return np.where(side, changed, mask)
+
+
+def _corner(mask: np.ndarray, rng, radius: float, add: bool) -> np.ndarray:
+    """Miss (or overshoot) a corner such as the costophrenic angle or the apex: an ellipse at an extreme point."""
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return mask
+    cy, cx = ys.mean(), xs.mean()
+    # Extreme points towards one of the four diagonal corners, or straight up (the apex).
+    dy, dx = [(1, -1), (1, 1), (-1, -1), (-1, 1), (-1, 0)][rng.integers(5)]
+    i = int(np.argmax((ys - cy) * dy + (xs - cx) * dx))
+    h, w = mask.shape
+    yy, xx = np.ogrid[:h, :w]
+    blob = ((yy - ys[i]) / radius) ** 2 + ((xx - xs[i]) / (radius * rng.uniform(0.6, 1.6))) ** 2 <= 1
+    return mask | blob if add else mask & ~blob
 
 
 def _smooth_field(shape, rng, amplitude: float) -> np.ndarray:

@@ -7,8 +7,9 @@ Per organ, in the canonical frame (lungs' box, 64²):
 - `shape_fit`: Dice against a local shape model: the similarity-weighted mean of the 7 references closest
   to the cleaned mask, thresholded at 0.5 (what a plausible version of this mask looks like);
 - `clean_agreement`: Dice of the mask with itself after removing stray components and filling holes.
-An affine calibration per organ (fitted on the bank, see calibration.py) maps these four to a Dice estimate.
-Without a calibration the estimate is `rca_best`.
+A calibration per organ (fitted on the bank, see calibration.py) maps the features it names, and their
+squares when it says so, to a Dice estimate; banks calibrated by an earlier version keep working. Without a
+calibration the estimate is `rca_best`.
 """
 
 from __future__ import annotations
@@ -95,14 +96,24 @@ def compute_features(
 def apply_calibration(features: dict[str, np.ndarray | None], calibration: dict | None) -> dict[str, float]:
     """Estimated Dice per channel: calibrated feature combination clipped to [0, 1]; 0 for empty organs."""
     estimates = {}
+    calibration = calibration or {}
+    names = list(calibration.get("features", FEATURES))
+    known = all(n in FEATURES for n in names)
     for name, feats in features.items():
         if feats is None:
             estimates[name] = 0.0
             continue
-        weights = (calibration or {}).get("models", {}).get(MODEL_OF_CHANNEL[name])
-        if weights is None:
+        weights = calibration.get("models", {}).get(MODEL_OF_CHANNEL[name])
+        terms = calibration_terms(feats, names, bool(calibration.get("squares"))) if known else None
+        if weights is None or terms is None or len(weights) != terms.size + 1:
             value = feats[0]
         else:
-            value = weights[0] + float(np.dot(weights[1:], feats))
+            value = weights[0] + float(np.dot(weights[1:], terms))
         estimates[name] = float(np.clip(value, 0.0, 1.0))
     return estimates
+
+
+def calibration_terms(feats: np.ndarray, names, squares: bool) -> np.ndarray:
+    """The regression terms of one feature vector: the named features, then their squares if asked."""
+    x = np.asarray(feats, dtype=np.float64)[[FEATURES.index(n) for n in names]]
+    return np.concatenate([x, x * x]) if squares else x

@@ -14,7 +14,7 @@ from .estimate import apply_calibration, compute_features
 from .shapes import MaskInputError, prepare
 
 METHOD = "mask-rca+local-shape-model+plausibility"
-VERSION = "1.0"
+VERSION = "1.1"  # 1.1: flag severities (info flags leave the decision to the estimate), quadratic calibration
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 import numpy as np
 from conftest import ellipse, plausible_masks
 
-from labeling.qc.checks import run_checks
+from labeling.qc.checks import defect_severity, extra_area_cost, missing_area_cost, run_checks
 from labeling.qc.shapes import prepare
 
 
@@ -126,3 +126,61 @@ def test_bridged_lungs_with_separate_labels():
     m["right_lung"][60:70, 100:130] = True  # a band joining the right lung to the left over the mediastinum
     m["left_lung"][60:70, 130:150] = True
     assert "lungs_merged" in _codes(m)
+
+
+def _severities(masks):
+    flags, _ = run_checks(prepare(masks))
+    return [(f.code, f.organ, f.severity) for f in flags]
+
+
+def test_small_stray_component_is_info():
+    m = plausible_masks()
+    m["heart"] |= ellipse(m["heart"].shape, 20, 128, 6, 6)  # about 2% of the heart
+    assert _severities(m) == [("stray_components", "heart", "info")]
+
+
+def test_large_stray_component_forces_review():
+    m = plausible_masks()
+    m["heart"] |= ellipse(m["heart"].shape, 30, 128, 20, 30)  # about 39% of the heart
+    assert _severities(m) == [("stray_components", "heart", "review")]
+
+
+def test_small_hole_is_info():
+    m = plausible_masks()
+    m["right_lung"] &= ~ellipse(m["right_lung"].shape, 110, 78, 8, 8)
+    assert _severities(m) == [("holes", "right_lung", "info")]
+
+
+def test_large_hole_forces_review():
+    m = plausible_masks()
+    m["right_lung"] &= ~ellipse(m["right_lung"].shape, 110, 78, 30, 20)  # about 27% of the lung
+    assert _severities(m) == [("holes", "right_lung", "review")]
+
+
+def test_slightly_low_heart_solidity_is_info():
+    m = plausible_masks()
+    m["heart"] &= ~ellipse(m["heart"].shape, 150, 135, 30, 6)  # a narrow notch in the upper border
+    assert _severities(m) == [("solidity_heart", "heart", "info")]
+
+
+def test_deep_bite_out_of_the_heart_forces_review():
+    m = plausible_masks()
+    m["heart"] &= ~ellipse(m["heart"].shape, 140, 135, 30, 24)
+    assert _severities(m) == [("solidity_heart", "heart", "review")]
+
+
+def test_border_contact_forces_review_whatever_its_size():
+    m = plausible_masks()
+    m["right_lung"][:, :6] |= ellipse(m["right_lung"].shape, 120, 0, 100, 6)[:, :6]
+    assert ("border_contact", "right_lung", "review") in _severities(m)
+
+
+def test_dice_cost_of_defect_area():
+    assert extra_area_cost(0.2) == 0.2 / 2.2
+    assert missing_area_cost(0.5) == 0.5 / 1.5
+    assert missing_area_cost(1.5) == 1.0
+
+
+def test_defect_severity_threshold_is_a_dice_cost_of_one_tenth():
+    assert defect_severity(0.0999) == "info"
+    assert defect_severity(0.10) == "review"
