@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import label_views, study_views, views
+from . import label_views, mask_views, study_views, views
 
 app_name = "frontend"
 
@@ -25,4 +25,7 @@ urlpatterns = [
     path("p/<slug:slug>/labels/", label_views.labels_page, name="labels"),
     path("p/<slug:slug>/labels/mine/", label_views.mine_labels, name="mine-labels"),
     path("p/<slug:slug>/vocabulary/", label_views.vocabulary_page, name="vocabulary"),
+    path("p/<slug:slug>/masks/", mask_views.masks_page, name="masks"),
+    path("p/<slug:slug>/masks/start/", mask_views.masks_action, name="masks-action"),
+    path("p/<slug:slug>/masks/overlays/<int:result_id>/", mask_views.qc_overlay, name="qc-overlay"),
 ]

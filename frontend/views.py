@@ -49,7 +49,7 @@ def project_dashboard(request, slug):
     context.update(
         role=role,
         status_counts={s.label: status_counts.get(s.value, 0) for s in JobStatus},
-        kinds=[k for k in jobkinds.startable_by(role) if not k.name.startswith(("ingest.", "nlp."))],
+        kinds=[k for k in jobkinds.startable_by(role) if not k.name.startswith(("ingest.", "nlp.", "qc."))],
         can_import=can(request.user, Action.IMPORT_STUDIES, project),
         members=Membership.objects.filter(project=project).select_related("user").order_by("role", "user__username"),
     )

@@ -1,7 +1,8 @@
 """API routes of the curation app, mounted under /api/."""
 
-from django.urls import path
+from django.urls import path, re_path
 
+from labeling import api as labeling_api
 from nlp import api as nlp_api
 
 from . import study_views, views
@@ -23,8 +24,8 @@ urlpatterns = [
     path("projects/<slug:slug>/studies/", study_views.StudyListView.as_view(), name="api-studies"),
     path("projects/<slug:slug>/studies/<int:study_id>/", study_views.StudyDetailView.as_view(), name="api-study"),
     path("projects/<slug:slug>/patients/<str:pseudo_id>/", study_views.PatientDetailView.as_view(), name="api-patient"),
-    path(
-        "projects/<slug:slug>/images/<int:image_id>/<str:which>/",
+    re_path(
+        r"^projects/(?P<slug>[-\w]+)/images/(?P<image_id>\d+)/(?P<which>display|display16|thumbnail)/$",
         study_views.ImageFileView.as_view(),
         name="image-file",
     ),
@@ -37,4 +38,12 @@ urlpatterns = [
         name="api-run-labels",
     ),
     path("projects/<slug:slug>/vocabulary/", nlp_api.VocabularyView.as_view(), name="api-vocabulary"),
+    path("projects/<slug:slug>/qc-results/", labeling_api.QcResultListView.as_view(), name="api-qc-results"),
+    path("projects/<slug:slug>/images/<int:image_id>/masks/", labeling_api.ImageMasksView.as_view(), name="api-masks"),
+    path("projects/<slug:slug>/reference-banks/", labeling_api.BankListView.as_view(), name="api-banks"),
+    path(
+        "projects/<slug:slug>/masks/export/chexmask.csv",
+        labeling_api.ChexmaskExportView.as_view(),
+        name="api-masks-export",
+    ),
 ]

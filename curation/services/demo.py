@@ -103,6 +103,15 @@ def run_demo() -> dict:
     if render_id:
         jobs.append(Job.objects.get(pk=render_id))
     jobs.append(run_pipeline_job(project, admin, "nlp.mine_labels", {"label_space": "chexpert"}))
+    # Mask QC: trusted reference masks come from another synthetic cohort (never the judged patients).
+    references = {**DEMO_PARAMS, "seed": DEMO_PARAMS["seed"] + 1000}
+    jobs.append(run_pipeline_job(project, admin, "demo.generate", references))
+    bank_source = f"{demo_source_prefix(project.slug, references['seed'])}/truth_masks"
+    jobs.append(run_pipeline_job(project, admin, "qc.build_bank", {"storage_prefix": bank_source}))
+    masks = f"{demo_source_prefix(project.slug, DEMO_PARAMS['seed'])}/masks"
+    mask_params = {"format": "label_png", "match": "original_uid", "storage_prefix": masks}
+    jobs.append(run_pipeline_job(project, admin, "qc.import_masks", mask_params))
+    jobs.append(run_pipeline_job(project, admin, "qc.run", {"review_below": 0.85, "reject_below": 0.6}))
     return {
         "project": project.slug,
         "url": "http://127.0.0.1:8000/",
@@ -118,6 +127,9 @@ def run_demo() -> dict:
             "rendered": project.images.filter(render_status="done").count(),
             "reports": project.studies.filter(has_report=True).count(),
             "mined_labels": sum(run.labels.count() for run in project.labeling_runs.all()[:1]),
+            "masks": project.masks.count(),
+            "qc_results": project.qc_results.count(),
+            "qc_review_or_reject": project.qc_results.exclude(decision="accept").count(),
         },
         "ok": all(j.status == JobStatus.SUCCEEDED for j in jobs),
     }

@@ -57,6 +57,6 @@ DEFECT_LIMITS: dict[str, Range] = {
 # When a defect forces review. A defect (stray component, hole, concavity beyond what the references show) is
 # treated as wrongly labelled area; if that area alone would cost a perfect organ this much Dice, the mask goes
 # to review whatever the estimate says. Smaller defects are reported with severity "info" and the estimate,
-# which already sees them, decides. 0.10 Dice is a third of the way from a perfect mask to the typical 0.7
-# acceptance floor CheXmask recommends, and twice the 0.05 Dice spread between expert references.
+# which already sees them, decides. 0.10 Dice is a third of the way from a perfect mask down to the 0.7 floor
+# CheXmask recommends for using a mask at all.
 DEFECT_REVIEW_DICE_COST = 0.10

@@ -62,6 +62,35 @@ ENDPOINTS = [
         {"source": "dicom", "path": "{root}"},
         expect(403, admin=201),
     ),
+    ("labeling runs", "get", "/api/projects/chest/labeling-runs/", None, expect(200)),
+    ("labeling run", "get", "/api/projects/chest/labeling-runs/{run}/", None, expect(200)),
+    ("mined labels", "get", "/api/projects/chest/labeling-runs/{run}/labels/", None, expect(200)),
+    ("vocabulary", "get", "/api/projects/chest/vocabulary/", None, expect(200)),
+    (
+        "vocabulary edit",
+        "put",
+        "/api/projects/chest/vocabulary/",
+        {"synonyms": {"pleural_effusion": ["hydrothorax"]}},
+        expect(403, curator=200, admin=200),
+    ),
+    (
+        "start mining",
+        "post",
+        "/api/projects/chest/jobs/",
+        {"kind": "nlp.mine_labels", "params": {}},
+        expect(403, curator=201, admin=201),
+    ),
+    ("qc results", "get", "/api/projects/chest/qc-results/", None, expect(200)),
+    ("image masks", "get", "/api/projects/chest/images/{image}/masks/", None, expect(200)),
+    ("reference banks", "get", "/api/projects/chest/reference-banks/", None, expect(200)),
+    ("mask export", "get", "/api/projects/chest/masks/export/chexmask.csv", None, expect(200)),
+    (
+        "start mask QC",
+        "post",
+        "/api/projects/chest/jobs/",
+        {"kind": "qc.run", "params": {}},
+        expect(403, curator=201, admin=201),
+    ),
     ("schema", "get", "/api/schema/", None, expect(200, outsider=200, anonymous=401)),
     ("docs", "get", "/api/docs/", None, expect(200, outsider=200, anonymous=401)),
 ]
@@ -80,6 +109,29 @@ PAGES = [
         "/p/chest/jobs/{job}/",
         {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200},
     ),
+    (
+        "study list page",
+        "/p/chest/studies/",
+        {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200},
+    ),
+    (
+        "study page",
+        "/p/chest/studies/{study}/",
+        {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200},
+    ),
+    (
+        "patient page",
+        "/p/chest/patients/{patient}/",
+        {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200},
+    ),
+    ("labels page", "/p/chest/labels/", {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200}),
+    (
+        "vocabulary page",
+        "/p/chest/vocabulary/",
+        {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200},
+    ),
+    ("masks page", "/p/chest/masks/", {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200}),
+    ("import page", "/p/chest/import/", {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 200, ADMIN: 200}),
 ]
 
 POSTS = [
@@ -93,6 +145,36 @@ POSTS = [
         "cancel job form",
         "/p/chest/jobs/{queued}/cancel/",
         {},
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 302, ADMIN: 302},
+    ),
+    (
+        "rerun job form",
+        "/p/chest/jobs/{failed}/rerun/",
+        {},
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 403, ADMIN: 302},
+    ),
+    (
+        "import form (server folder)",
+        "/p/chest/import/",
+        {"source": "dicom", "path": "{root}"},
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 403, ADMIN: 302},
+    ),
+    (
+        "mine labels form",
+        "/p/chest/labels/mine/",
+        {"label_space": "chexpert"},
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 302, ADMIN: 302},
+    ),
+    (
+        "vocabulary form",
+        "/p/chest/vocabulary/",
+        {"form": "synonyms", "finding": "pleural_effusion", "terms": "hydrothorax"},
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 302, ADMIN: 302},
+    ),
+    (
+        "mask QC form",
+        "/p/chest/masks/start/",
+        {"action": "qc.run"},
         {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 302, ADMIN: 302},
     ),
 ]

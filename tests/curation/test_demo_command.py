@@ -44,7 +44,12 @@ def test_demo_creates_users_project_and_data_and_prints_json(small_demo, capsys)
         ("ingest.import", "succeeded"),
         ("ingest.render", "succeeded"),
         ("nlp.mine_labels", "succeeded"),
+        ("demo.generate", "succeeded"),
+        ("qc.build_bank", "succeeded"),
+        ("qc.import_masks", "succeeded"),
+        ("qc.run", "succeeded"),
     ]
+    assert summary["counts"]["qc_results"] > 0
     assert summary["counts"]["mined_labels"] > 0
     # The generated studies went through the ingest path: de-identified, registered, rendered
     counts = summary["counts"]
@@ -62,5 +67,5 @@ def test_demo_is_safe_to_run_twice(small_demo, capsys):
     assert first["users"] == second["users"]
     assert [j["id"] for j in second["jobs"]] == [j["id"] for j in first["jobs"]]
     assert second["counts"] == first["counts"]
-    assert Job.objects.count() == 4
+    assert Job.objects.count() == 8
     assert (User.objects.count(), Project.objects.count()) == (4, 1)

@@ -1,0 +1,412 @@
+"""Masks and mask QC in a project: import masks, build/grow the reference bank, run QC, export.
+
+The QC itself is the Django-free core in labeling.qc; this module maps masks onto the project's
+images, stores versioned Mask rows and QcResult rows, and keeps the bank file in storage.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Max
+
+from curation.models import Image, Project, PseudonymMap, RenderStatus, User
+from curation.tasking import JobFailed
+
+from .models import Mask, MaskSource, QcResult, ReferenceBankFile
+
+logger = logging.getLogger(__name__)
+
+MASK_FORMATS = ("chexmask", "label_png", "coco")
+MATCH_BY = ("image_key", "original_uid")
+MASK_BATCH = 200
+QC_BATCH = 50
+LUNG_COLOURS = {"right_lung": (46, 160, 67), "left_lung": (31, 111, 235), "heart": (207, 34, 46)}
+
+
+# --- parameters ------------------------------------------------------------------------------------
+def clean_import_params(params: dict, project: Project) -> dict:
+    from curation.services.ingest import clean_import_params as clean_source
+
+    fmt = params.get("format", "")
+    if fmt not in MASK_FORMATS:
+        raise ValidationError({"format": f"Use one of {', '.join(MASK_FORMATS)}."})
+    match = params.get("match", "image_key")
+    if match not in MATCH_BY:
+        raise ValidationError({"match": f"Use one of {', '.join(MATCH_BY)}."})
+    source = clean_source(
+        {**{k: v for k, v in params.items() if k in ("path", "upload", "storage_prefix")}, "source": "dicom"}, project
+    )
+    source.pop("source")
+    return {"format": fmt, "match": match, **source}
+
+
+def clean_qc_params(params: dict, project: Project) -> dict:
+    clean = {}
+    for key, default in (("review_below", 0.85), ("reject_below", 0.60)):
+        try:
+            value = float(params.get(key, default))
+        except (TypeError, ValueError):
+            raise ValidationError({key: "Give a number between 0 and 1."}) from None
+        if not 0 <= value <= 1:
+            raise ValidationError({key: "Give a number between 0 and 1."})
+        clean[key] = value
+    if clean["reject_below"] > clean["review_below"]:
+        raise ValidationError({"reject_below": "The reject threshold must not be above the review threshold."})
+    return clean
+
+
+# --- import -----------------------------------------------------------------------------------------
+def _image_lookup(project: Project, ids: list[str], match: str) -> dict[str, Image]:
+    keys = ids
+    if match == "original_uid":
+        # Masks keyed by the hospital's SOPInstanceUID: follow the de-identification map.
+        mapping = dict(
+            PseudonymMap.objects.filter(project=project, kind="uid", original__in=ids).values_list(
+                "original", "pseudonym"
+            )
+        )
+        keys = [mapping.get(i, "") for i in ids]
+        images = {i.image_key: i for i in Image.objects.filter(project=project, image_key__in=[k for k in keys if k])}
+        return {original: images[key] for original, key in zip(ids, keys, strict=True) if key in images}
+    return {i.image_key: i for i in Image.objects.filter(project=project, image_key__in=keys)}
+
+
+def _read_masks(fmt: str, root: Path) -> Iterator[tuple[str, dict, dict] | tuple[str, None, str]]:
+    """(image id, masks, meta) per item, or (id, None, reason) for an item that cannot be read."""
+    from labeling.qc.io import ChexmaskRow, read_chexmask_csv, read_coco, read_label_png
+
+    if fmt == "chexmask":
+        csvs = sorted(root.rglob("*.csv"))
+        if not csvs:
+            raise JobFailed("No CheXmask CSV in the source.")
+        for path in csvs:
+            for row in read_chexmask_csv(path):
+                if isinstance(row, ChexmaskRow):
+                    yield row.image_id, row.masks, {"dice_rca_mean": row.rca_mean, "dice_rca_max": row.rca_max}
+                else:
+                    yield row.image_id or f"{path.name}:{row.row_number}", None, row.message
+    elif fmt == "label_png":
+        for path in sorted(root.rglob("*.png")):
+            try:
+                yield path.stem, read_label_png(path), {}
+            except (OSError, ValueError) as exc:
+                yield path.stem, None, f"unreadable label PNG ({exc})"
+    else:
+        for path in sorted(root.rglob("*.json")):
+            try:
+                data = json.loads(path.read_text())
+                by_image = read_coco(data)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                yield path.name, None, f"unreadable COCO file ({exc})"
+                continue
+            for image_id, masks in by_image.items():
+                yield str(image_id), masks, {}
+
+
+def _fit_to_image(masks: dict, image: Image) -> dict:
+    """Masks on the image's own grid; CheXmask's padded 1024² square is mapped back."""
+    from labeling.qc.io import CHEXMASK_GRID, square_to_image
+
+    shape = next(iter(masks.values())).shape
+    if not image.rows or not image.columns or shape == (image.rows, image.columns):
+        return masks
+    if shape == (CHEXMASK_GRID, CHEXMASK_GRID):
+        return {organ: square_to_image(mask, image.rows, image.columns) for organ, mask in masks.items()}
+    raise ValueError(f"mask size {shape[0]}x{shape[1]} does not match image {image.rows}x{image.columns}")
+
+
+def run_mask_import(ctx) -> dict:
+    """Body of the `qc.import_masks` job."""
+    from curation.services.ingest import local_source
+    from labeling.qc.rle import encode_chexmask_rle
+
+    params, project = ctx.params, ctx.project
+    imported = duplicates = 0
+    with local_source(params, ctx) as (root, _persistent):
+        items = list(_read_masks(params["format"], root))
+        ctx.set_total(len(items))
+        for start in range(0, len(items), MASK_BATCH):
+            batch = items[start : start + MASK_BATCH]
+            images = _image_lookup(project, [i[0] for i in batch if i[1] is not None], params["match"])
+            latest = {
+                (m.image_id, m.organ): m
+                for m in Mask.objects.filter(image__in=list(images.values())).order_by("image_id", "organ", "version")
+            }
+            rows = []
+            for image_id, masks, meta in batch:
+                if masks is None:
+                    ctx.error(image_id, meta)
+                    ctx.advance(1, failed=1)
+                    continue
+                image = images.get(image_id)
+                if image is None:
+                    ctx.error(image_id, "no image with this id in the project")
+                    ctx.advance(1, failed=1)
+                    continue
+                try:
+                    fitted = _fit_to_image(masks, image)
+                except ValueError as exc:
+                    ctx.error(image_id, str(exc))
+                    ctx.advance(1, failed=1)
+                    continue
+                changed = False
+                # Organs absent from the file (e.g. clavicle bits never set) are not segmentations.
+                fitted = {organ: mask for organ, mask in fitted.items() if np.any(mask)}
+                for organ, mask in fitted.items():
+                    rle = encode_chexmask_rle(np.asarray(mask, dtype=bool))
+                    previous = latest.get((image.pk, organ))
+                    if previous is not None and previous.rle == rle:
+                        continue  # the same mask again: a re-run adds nothing
+                    changed = True
+                    rows.append(
+                        Mask(
+                            project=project,
+                            image=image,
+                            organ=organ,
+                            source=MaskSource.IMPORTED,
+                            rle=rle,
+                            height=mask.shape[0],
+                            width=mask.shape[1],
+                            version=(previous.version + 1) if previous else 1,
+                            import_meta={k: v for k, v in meta.items() if v is not None},
+                            job=ctx.job,
+                        )
+                    )
+                if changed:
+                    imported += 1
+                    ctx.advance(1, imported=1)
+                else:
+                    duplicates += 1
+                    ctx.advance(1, duplicates=1)
+            with transaction.atomic():
+                Mask.objects.bulk_create(rows, batch_size=1000)
+    return {"imported": imported, "duplicates": duplicates}
+
+
+# --- reference bank ---------------------------------------------------------------------------------
+def active_bank_file(project: Project) -> ReferenceBankFile | None:
+    return ReferenceBankFile.objects.filter(project=project, active=True).first()
+
+
+def load_project_bank(bank_file: ReferenceBankFile):
+    from labeling.qc.bank import load_bank
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / "bank.npz"
+        with default_storage.open(bank_file.storage_name, "rb") as src:
+            local.write_bytes(src.read())
+        return load_bank(local)
+
+
+@transaction.atomic
+def store_bank(project: Project, bank, *, source: str, actor: User | None = None) -> ReferenceBankFile:
+    """Save a bank into storage as the project's active bank (earlier banks stay, inactive)."""
+    from labeling.qc.bank import save_bank
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_bank(bank, Path(tmp) / "bank.npz")
+        name = default_storage.save(f"projects/{project.slug}/qc/banks/bank.npz", ContentFile(path.read_bytes()))
+    ReferenceBankFile.objects.filter(project=project, active=True).update(active=False)
+    return ReferenceBankFile.objects.create(
+        project=project,
+        storage_name=name,
+        references=len(bank),
+        calibrated=bool(bank.calibration and bank.calibration.get("models")),
+        source=source[:300],
+        created_by=actor,
+    )
+
+
+def build_bank_from_folder(project: Project, folder: Path, *, actor: User | None = None, corruptions: int = 4):
+    """Build the project's bank from trusted masks (bit-mask PNGs or a CheXmask CSV) in a folder."""
+    from labeling.qc.bank import build_bank
+    from labeling.qc.cli import iter_trusted_masks
+
+    samples, read_errors = iter_trusted_masks(folder)
+    bank, errors = build_bank(samples, source=str(folder.name), corruptions_per_reference=corruptions)
+    if len(bank) < 2:
+        raise JobFailed("A reference bank needs at least two trusted mask sets.")
+    return store_bank(project, bank, source=f"trusted masks: {folder.name}", actor=actor), read_errors + errors
+
+
+def _masks_of(image_masks: list[Mask]) -> dict:
+    from labeling.qc.rle import decode_chexmask_rle
+
+    return {m.organ: decode_chexmask_rle(m.rle, m.height, m.width) for m in image_masks}
+
+
+def grow_bank_from_reviewed(project: Project, actor: User | None = None) -> ReferenceBankFile:
+    """Add the project's reviewer-made or reviewer-accepted masks (source=reviewer) to its bank."""
+    from labeling.qc.bank import add_to_bank
+
+    bank_file = active_bank_file(project)
+    if bank_file is None:
+        raise ValidationError("Build a reference bank first.")
+    bank = load_project_bank(bank_file)
+    reviewed = latest_masks(
+        project, Mask.objects.filter(project=project, source=MaskSource.REVIEWER).values("image_id")
+    )
+    samples = [(f"image-{image_id}", _masks_of(masks)) for image_id, masks in reviewed.items()]
+    bank, _errors = add_to_bank(
+        bank, samples, source="reviewer-accepted", recalibrate=True, corruptions_per_reference=4
+    )
+    return store_bank(project, bank, source=f"{bank_file.source} + {len(samples)} reviewer-accepted", actor=actor)
+
+
+def latest_masks(project: Project, image_ids=None) -> dict[int, list[Mask]]:
+    """The newest version of each organ's mask, per image."""
+    qs = Mask.objects.filter(project=project)
+    if image_ids is not None:
+        qs = qs.filter(image_id__in=image_ids)
+    newest = qs.values("image_id", "organ").annotate(v=Max("version"))
+    wanted = {(r["image_id"], r["organ"], r["v"]) for r in newest}
+    out: dict[int, list[Mask]] = {}
+    for mask in qs.select_related("image").order_by("image_id", "organ", "-version"):
+        if (mask.image_id, mask.organ, mask.version) in wanted:
+            out.setdefault(mask.image_id, []).append(mask)
+    return out
+
+
+# --- QC ---------------------------------------------------------------------------------------------
+def _overlay_png(image: Image, masks: dict) -> bytes | None:
+    """The image's display rendering with each organ's outline drawn in its colour (for the QC list)."""
+    from PIL import Image as PILImage
+    from scipy import ndimage
+
+    if not image.display or not default_storage.exists(image.display):
+        return None
+    with default_storage.open(image.display, "rb") as fh:
+        base = PILImage.open(fh).convert("RGB")
+    base.thumbnail((384, 384))
+    rgb = np.asarray(base).copy()
+    for organ, mask in masks.items():
+        small = np.asarray(PILImage.fromarray(mask.astype(np.uint8) * 255).resize(base.size, PILImage.NEAREST)) > 0
+        edge = small & ~ndimage.binary_erosion(small, iterations=2)
+        rgb[edge] = LUNG_COLOURS.get(organ, (255, 200, 0))
+    out = io.BytesIO()
+    PILImage.fromarray(rgb).save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+def run_qc(ctx) -> dict:
+    """Body of the `qc.run` job: judge every image's newest mask set with the project's bank."""
+    from labeling.qc.pipeline import QcConfig, qc_mask_set
+    from labeling.qc.shapes import MaskInputError
+
+    project = ctx.project
+    bank_file = active_bank_file(project)
+    if bank_file is None:
+        raise JobFailed("This project has no reference bank yet: build one from trusted masks first.")
+    bank = load_project_bank(bank_file)
+    config = QcConfig(review_below=ctx.params["review_below"], reject_below=ctx.params["reject_below"])
+    image_ids = sorted(set(Mask.objects.filter(project=project).values_list("image_id", flat=True)))
+    # A re-delivered job keeps the results an earlier attempt wrote.
+    done = set(QcResult.objects.filter(job=ctx.job).values_list("image_id", flat=True))
+    ctx.set_total(len(image_ids))
+    counts = {"accept": 0, "review": 0, "reject": 0}
+    for start in range(0, len(image_ids), QC_BATCH):
+        block = image_ids[start : start + QC_BATCH]
+        chunk = [i for i in block if i not in done]
+        if len(chunk) < len(block):
+            ctx.advance(len(block) - len(chunk), skipped=len(block) - len(chunk))
+        if not chunk:
+            continue
+        images = {i.pk: i for i in Image.objects.filter(pk__in=chunk)}
+        rows = []
+        for image_id, masks in latest_masks(project, chunk).items():
+            arrays = _masks_of(masks)
+            try:
+                report = qc_mask_set(arrays, bank, config)
+            except MaskInputError as exc:
+                ctx.error(images[image_id].image_key, str(exc))
+                ctx.advance(1, failed=1)
+                continue
+            estimates = report.estimated_dice
+            overlay = (
+                _overlay_png(images[image_id], arrays) if images[image_id].render_status == RenderStatus.DONE else None
+            )
+            name = ""
+            if overlay:
+                name = f"projects/{project.slug}/qc/overlays/{image_id}-{ctx.job.pk}.png"
+                if default_storage.exists(name):
+                    default_storage.delete(name)
+                name = default_storage.save(name, ContentFile(overlay))
+            rows.append(
+                QcResult(
+                    project=project,
+                    image_id=image_id,
+                    job=ctx.job,
+                    mask_ids=[m.pk for m in masks],
+                    estimated_dice=estimates["overall"],
+                    estimated_dice_lungs=estimates.get("lungs"),
+                    estimated_dice_heart=estimates.get("heart"),
+                    estimates=estimates,
+                    flags=report.flags,
+                    decision=report.decision,
+                    metrics=report.metrics,
+                    method=report.method,
+                    version=report.version,
+                    bank=bank_file,
+                    overlay=name,
+                )
+            )
+            counts[report.decision] += 1
+            ctx.advance(1, **{report.decision: 1})
+        with transaction.atomic():
+            QcResult.objects.bulk_create(rows)
+    return {"bank": bank_file.pk, **counts}
+
+
+def latest_results(project: Project):
+    """The newest QC result per image (what the review queue and the QC page show)."""
+    from django.db.models import OuterRef, Subquery
+
+    newest = QcResult.objects.filter(image=OuterRef("image")).order_by("-id").values("id")[:1]
+    return QcResult.objects.filter(project=project, id=Subquery(newest))
+
+
+# --- export -----------------------------------------------------------------------------------------
+def export_chexmask_rows(project: Project) -> Iterator[list]:
+    """CheXmask CSV rows (header first) of the newest masks, with the imported RCA values as given and our
+    QC estimate and decision in extra columns."""
+    yield [
+        "ImageID",
+        "Dice RCA (Mean)",
+        "Dice RCA (Max)",
+        "Right Lung",
+        "Left Lung",
+        "Heart",
+        "Height",
+        "Width",
+        "QC Estimated Dice",
+        "QC Decision",
+    ]
+    results = {r.image_id: r for r in latest_results(project)}
+    for image_id, masks in latest_masks(project).items():
+        by_organ = {m.organ: m for m in masks}
+        first = masks[0]
+        result = results.get(image_id)
+        meta = first.import_meta
+        yield [
+            first.image.image_key,
+            meta.get("dice_rca_mean", ""),
+            meta.get("dice_rca_max", ""),
+            by_organ["right_lung"].rle if "right_lung" in by_organ else "",
+            by_organ["left_lung"].rle if "left_lung" in by_organ else "",
+            by_organ["heart"].rle if "heart" in by_organ else "",
+            first.height,
+            first.width,
+            result.estimated_dice if result else "",
+            result.decision if result else "",
+        ]
