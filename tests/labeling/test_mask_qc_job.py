@@ -46,22 +46,22 @@ def test_import_bank_qc_ranks_corrupted_masks_worst(members, project, run_job, d
     assert bank_job.status == "succeeded", bank_job.message
     assert ReferenceBankFile.objects.get(project=project, active=True).references >= 12
     # When the delivered masks are imported (PNG files named by the hospital's SOPInstanceUID)
-    masks_job = run_job(admin, project, "qc.import_masks",
-                        {"format": "label_png", "match": "original_uid", "path": str(source / "masks")})
+    masks_job = run_job(
+        admin,
+        project,
+        "qc.import_masks",
+        {"format": "label_png", "match": "original_uid", "path": str(source / "masks")},
+    )
     assert masks_job.status == "succeeded", masks_job.message
     truth = json.loads((source / "truth.json").read_text())["studies"]
+    # truth.json: study -> images (keyed by the original SOPInstanceUID) -> the mask delivered for it
     delivered = {
-        uid: mask for study in truth.values() for uid, image in study["images"].items()
-        if (mask := image.get("mask"))
-    } if isinstance(next(iter(truth.values()))["images"], dict) else {
-        image["sop_instance_uid"]: image["mask"] for study in truth.values() for image in study["images"] if image.get("mask")
+        uid: image["mask"] for study in truth.values() for uid, image in study["images"].items() if image.get("mask")
     }
     assert masks_job.counters["imported"] == len(delivered)
     from labeling.qc.io import read_label_png
 
-    organs = sum(
-        sum(1 for m in read_label_png(path).values() if m.any()) for path in (source / "masks").glob("*.png")
-    )
+    organs = sum(sum(1 for m in read_label_png(path).values() if m.any()) for path in (source / "masks").glob("*.png"))
     assert Mask.objects.filter(project=project).count() == organs
     # And QC runs
     qc_job = run_job(admin, project, "qc.run", {})
@@ -83,15 +83,20 @@ def test_import_bank_qc_ranks_corrupted_masks_worst(members, project, run_job, d
     estimates = [r["estimated_dice"] for r in body["results"]]
     assert estimates == sorted(estimates)
     # And importing the same masks again adds no version
-    again = run_job(admin, project, "qc.import_masks",
-                    {"format": "label_png", "match": "original_uid", "path": str(source / "masks")})
+    again = run_job(
+        admin,
+        project,
+        "qc.import_masks",
+        {"format": "label_png", "match": "original_uid", "path": str(source / "masks")},
+    )
     assert (again.counters.get("imported", 0), again.counters["duplicates"]) == (0, len(delivered))
 
 
 def test_chexmask_csv_round_trip_keeps_rca_and_reports_bad_rows(members, project, run_job, demo, api, tmp_path):
     source, _ = demo
     admin = members["admin"]
-    run_job(admin, project, "qc.import_masks", {"format": "label_png", "match": "original_uid", "path": str(source / "masks")})
+    params = {"format": "label_png", "match": "original_uid", "path": str(source / "masks")}
+    run_job(admin, project, "qc.import_masks", params)
     # Export as CheXmask CSV, then re-import it (with a broken row added) into a second project
     response = api(admin).get("/api/projects/chest/masks/export/chexmask.csv")
     assert response.status_code == 200
