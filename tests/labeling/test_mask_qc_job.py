@@ -54,9 +54,12 @@ def test_import_bank_qc_ranks_corrupted_masks_worst(members, project, run_job, d
     )
     assert masks_job.status == "succeeded", masks_job.message
     truth = json.loads((source / "truth.json").read_text())["studies"]
-    # truth.json: study -> images (keyed by the original SOPInstanceUID) -> the mask delivered for it
+    # truth.json: study -> images (with the original SOPInstanceUID) -> the mask delivered for it
     delivered = {
-        uid: image["mask"] for study in truth.values() for uid, image in study["images"].items() if image.get("mask")
+        image["sop_instance_uid"]: image["mask"]
+        for study in truth.values()
+        for image in study["images"]
+        if image.get("mask")
     }
     assert masks_job.counters["imported"] == len(delivered)
     from labeling.qc.io import read_label_png
