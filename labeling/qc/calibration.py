@@ -29,8 +29,6 @@ RIDGE = 1e-3
 CALIBRATION_VERSION = "ridge-quadratic-loo-corruptions-2"
 CALIBRATION_FEATURES = ("rca_best", "rca_top5", "shape_fit")
 SQUARES = True
-MILD_SHARE = 0.3
-MILD_STRENGTH = 0.4
 OPERATIONS = (
     "elastic",
     "jitter",
@@ -63,72 +61,61 @@ def corrupt(masks: dict, rng: np.random.Generator) -> dict:
     organs = list(out)
     if rng.random() < 0.1:
         return out
-    # Real segmentations mostly carry several small errors at once; a third of the samples get 3-6 mild ones,
-    # the rest 1-3 at full strength.
-    mild = rng.random() < MILD_SHARE
-    strength = MILD_STRENGTH if mild else 1.0
-
-    def u(lo: float, hi: float) -> float:
-        return float(rng.uniform(lo, lo + (hi - lo) * strength))
-
-    def n(lo: int, hi: int) -> int:
-        return int(rng.integers(lo, max(lo + 1, round(lo + (hi - lo) * strength))))
-
-    for _ in range(rng.integers(3, 7) if mild else rng.integers(1, 4)):
+    for _ in range(rng.integers(1, 4)):
         op = OPERATIONS[rng.integers(len(OPERATIONS))]
         target = organs if rng.random() < 0.3 else [organs[rng.integers(len(organs))]]
         if op == "elastic":
-            field = _smooth_field(out[organs[0]].shape, rng, amplitude=u(1, 10))
+            field = _smooth_field(out[organs[0]].shape, rng, amplitude=rng.uniform(1, 10))
             for k in target:
                 out[k] = _warp(out[k], field)
         elif op == "jitter":
             for k in target:
-                out[k] = _ragged(out[k], rng, scale=u(1, 3), amplitude=u(0.2, 0.8))
+                out[k] = _ragged(out[k], rng, scale=rng.uniform(1, 3), amplitude=rng.uniform(0.2, 0.8))
         elif op == "border":
             for k in target:
-                out[k] = _one_border(out[k], rng, n(2, 13), grow=bool(rng.random() < 0.5))
+                out[k] = _one_border(out[k], rng, int(rng.integers(2, 13)), grow=bool(rng.random() < 0.5))
         elif op == "corner":
             for k in target:
-                out[k] = _corner(out[k], rng, u(5, 30), add=bool(rng.random() < 0.3))
+                out[k] = _corner(out[k], rng, rng.uniform(5, 30), add=bool(rng.random() < 0.3))
         elif op in ("erode", "dilate"):
-            r = n(1, 9)
+            r = int(rng.integers(1, 9))
             fn = ndimage.binary_erosion if op == "erode" else ndimage.binary_dilation
             for k in target:
                 out[k] = fn(out[k], structure=_disk(r))
         elif op == "blobs":
-            for _ in range(n(1, 7)):
+            for _ in range(rng.integers(1, 7)):
                 k = organs[rng.integers(len(organs))]
-                out[k] |= _ellipse(out[k].shape, rng, u(2, 20))
+                out[k] |= _ellipse(out[k].shape, rng, rng.uniform(2, 20))
         elif op == "holes":
             for k in target:
-                for _ in range(n(1, 5)):
-                    out[k] &= ~_ellipse_inside(out[k], rng, u(2, 12))
+                for _ in range(rng.integers(1, 5)):
+                    out[k] &= ~_ellipse_inside(out[k], rng, rng.uniform(2, 12))
         elif op == "heart_up" and "heart" in out:
-            s = n(5, 40)
+            s = int(rng.integers(5, 40))
             up = np.zeros_like(out["heart"])
             up[:-s] = out["heart"][s:]
             out["heart"] |= ndimage.binary_dilation(up, iterations=int(rng.integers(0, 4))) if s else up
         elif op == "heart_down" and "heart" in out:
-            s = n(5, 40)
+            s = int(rng.integers(5, 40))
             down = np.zeros_like(out["heart"])
             down[s:] = out["heart"][:-s]
             out["heart"] |= ndimage.binary_dilation(down, iterations=int(rng.integers(0, 4))) if s else down
         elif op == "shift":
-            dy, dx = (round(x * strength) for x in rng.integers(-15, 16, size=2))
+            dy, dx = rng.integers(-15, 16, size=2)
             for k in target:
                 out[k] = np.roll(out[k], (int(dy), int(dx)), axis=(0, 1))
         elif op == "scale":
             for k in target:
-                out[k] = _scale(out[k], 1 + (rng.uniform(0.8, 1.2) - 1) * strength)
+                out[k] = _scale(out[k], rng.uniform(0.8, 1.2))
         elif op == "cut":
             for k in target:
                 rows = np.flatnonzero(out[k].any(axis=1))
                 if rows.size:
-                    cut = int(rows.size * u(0.05, 0.3))
+                    n = int(rows.size * rng.uniform(0.05, 0.3))
                     if rng.random() < 0.5:
-                        out[k][rows[-1] - cut + 1 :] = False
+                        out[k][rows[-1] - n + 1 :] = False
                     else:
-                        out[k][: rows[0] + cut] = False
+                        out[k][: rows[0] + n] = False
     return out
 
 

@@ -3,7 +3,7 @@ import pytest
 from conftest import ellipse, plausible_masks
 from scipy import ndimage
 
-from labeling.qc.calibration import CALIBRATION_FEATURES, _corner, _one_border, _ragged, fit_calibration
+from labeling.qc.calibration import CALIBRATION_FEATURES, _corner, _one_border, _ragged, corrupt, fit_calibration
 from labeling.qc.checks import Flag
 from labeling.qc.estimate import FEATURES, apply_calibration, calibration_terms
 from labeling.qc.pipeline import QcConfig, decide, qc_mask_set
@@ -102,3 +102,22 @@ def test_corner_removes_area_at_an_extreme_point():
     assert bool((cut <= square).all()) is True
     assert int(square.sum() - cut.sum()) > 50
     assert bool(cut[50, 50]) is True
+
+
+def test_corrupt_keeps_the_organs_and_the_grid():
+    masks = plausible_masks(size=128)
+    for seed in range(5):
+        corrupted = corrupt(masks, np.random.default_rng(seed))
+        assert sorted(corrupted) == ["heart", "left_lung", "right_lung"]
+        assert {v.shape for v in corrupted.values()} == {(128, 128)}
+        assert {v.dtype for v in corrupted.values()} == {np.dtype(bool)}
+
+
+def test_corrupt_leaves_some_samples_clean_and_changes_the_rest():
+    masks = plausible_masks(size=64)
+    changed = set()
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        corrupted = corrupt(masks, rng)
+        changed.add(any(bool((corrupted[k] ^ masks[k]).any()) for k in masks))
+    assert changed == {True, False}

@@ -1,0 +1,13 @@
+"""Template filters for the web UI."""
+
+import json
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def tojson(value) -> str:
+    """JSON text for data-* attributes (autoescaping then makes it safe inside the attribute)."""
+    return json.dumps(value if value is not None else {})
