@@ -38,7 +38,12 @@ def _record(
 
 
 def _project_snapshot(project: Project) -> dict:
-    return {"slug": project.slug, "name": project.name, "description": project.description}
+    return {
+        "slug": project.slug,
+        "name": project.name,
+        "description": project.description,
+        "deid": project.options.get("deid", {}),
+    }
 
 
 def project_created(actor: User | None, project: Project) -> AuditEvent:

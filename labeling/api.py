@@ -111,6 +111,18 @@ class BankListView(ProjectScopedMixin, generics.ListAPIView):
         return ReferenceBankFile.objects.filter(project=self.project)
 
 
+class CocoExportView(ProjectScopedMixin, APIView):
+    """The newest masks as COCO JSON (compressed RLE, one annotation per organ)."""
+
+    project_actions = {"GET": Action.VIEW_STUDIES}
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, slug):
+        response = Response(services.export_coco(self.project))
+        response["Content-Disposition"] = f'attachment; filename="{self.project.slug}-masks-coco.json"'
+        return response
+
+
 class _Echo:
     def write(self, value):
         return value

@@ -27,7 +27,8 @@ from .models import Mask, MaskSource, QcResult, ReferenceBankFile
 
 logger = logging.getLogger(__name__)
 
-MASK_FORMATS = ("chexmask", "label_png", "coco")
+MASK_FORMATS = ("chexmask", "label_png", "organ_png", "coco")
+ORGAN_NAMES = ("right_lung", "left_lung", "heart", "right_clavicle", "left_clavicle")
 MATCH_BY = ("image_key", "original_uid")
 MASK_BATCH = 200
 QC_BATCH = 50
@@ -82,9 +83,11 @@ def _image_lookup(project: Project, ids: list[str], match: str) -> dict[str, Ima
     return {i.image_key: i for i in Image.objects.filter(project=project, image_key__in=keys)}
 
 
-def _read_masks(fmt: str, root: Path) -> Iterator[tuple[str, dict, dict] | tuple[str, None, str]]:
+def _read_masks(
+    fmt: str, root: Path, value_map: dict | None = None
+) -> Iterator[tuple[str, dict, dict] | tuple[str, None, str]]:
     """(image id, masks, meta) per item, or (id, None, reason) for an item that cannot be read."""
-    from labeling.qc.io import ChexmaskRow, read_chexmask_csv, read_coco, read_label_png
+    from labeling.qc.io import ChexmaskRow, read_chexmask_csv, read_coco, read_label_png, read_organ_pngs
 
     if fmt == "chexmask":
         csvs = sorted(root.rglob("*.csv"))
@@ -97,11 +100,26 @@ def _read_masks(fmt: str, root: Path) -> Iterator[tuple[str, dict, dict] | tuple
                 else:
                     yield row.image_id or f"{path.name}:{row.row_number}", None, row.message
     elif fmt == "label_png":
+        mapping = {int(k): v for k, v in value_map.items()} if value_map else None
         for path in sorted(root.rglob("*.png")):
             try:
-                yield path.stem, read_label_png(path), {}
+                yield path.stem, read_label_png(path, value_map=mapping), {}
             except (OSError, ValueError) as exc:
                 yield path.stem, None, f"unreadable label PNG ({exc})"
+    elif fmt == "organ_png":
+        # One binary PNG per organ: <image id>_<organ>.png (e.g. 00000001_000_heart.png).
+        groups: dict[str, dict] = {}
+        for path in sorted(root.rglob("*.png")):
+            organ = next((o for o in ORGAN_NAMES if path.stem.endswith(f"_{o}")), None)
+            if organ is None:
+                yield path.name, None, f"file name does not end in _<organ> ({', '.join(ORGAN_NAMES)})"
+                continue
+            groups.setdefault(path.stem[: -len(organ) - 1], {})[organ] = path
+        for image_id, paths in groups.items():
+            try:
+                yield image_id, read_organ_pngs(paths), {}
+            except (OSError, ValueError) as exc:
+                yield image_id, None, f"unreadable organ PNG ({exc})"
     else:
         for path in sorted(root.rglob("*.json")):
             try:
@@ -110,8 +128,13 @@ def _read_masks(fmt: str, root: Path) -> Iterator[tuple[str, dict, dict] | tuple
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 yield path.name, None, f"unreadable COCO file ({exc})"
                 continue
-            for image_id, masks in by_image.items():
-                yield str(image_id), masks, {}
+            for image_id, entry in by_image.items():
+                if entry["errors"]:
+                    yield str(image_id), None, "; ".join(entry["errors"])[:500]
+                elif not entry["masks"]:
+                    yield str(image_id), None, "no organ annotation for this image"
+                else:
+                    yield str(image_id), entry["masks"], {}
 
 
 def _fit_to_image(masks: dict, image: Image) -> dict:
@@ -134,7 +157,7 @@ def run_mask_import(ctx) -> dict:
     params, project = ctx.params, ctx.project
     imported = duplicates = 0
     with local_source(params, ctx) as (root, _persistent):
-        items = list(_read_masks(params["format"], root))
+        items = list(_read_masks(params["format"], root, params.get("value_map")))
         ctx.set_total(len(items))
         for start in range(0, len(items), MASK_BATCH):
             batch = items[start : start + MASK_BATCH]
@@ -410,3 +433,14 @@ def export_chexmask_rows(project: Project) -> Iterator[list]:
             result.estimated_dice if result else "",
             result.decision if result else "",
         ]
+
+
+def export_coco(project: Project) -> dict:
+    """The newest masks as a COCO dict (compressed RLE per organ), image ids being the project's image keys."""
+    from labeling.qc.io import write_coco
+
+    items = [
+        (masks[0].image.image_key, masks[0].image.image_key, _masks_of(masks))
+        for masks in latest_masks(project).values()
+    ]
+    return write_coco(items, compressed=True)

@@ -18,8 +18,15 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["id", "slug", "name", "description", "created_at", "my_role"]
-        read_only_fields = ["id", "created_at", "my_role"]
+        fields = ["id", "slug", "name", "description", "created_at", "my_role", "deid"]
+        read_only_fields = ["id", "created_at", "my_role", "deid"]
+
+    deid = serializers.SerializerMethodField()
+
+    def get_deid(self, project) -> dict:
+        from ..services.ingest import deid_options
+
+        return deid_options(project)
 
     def get_my_role(self, project) -> str | None:
         request = self.context.get("request")
@@ -30,6 +37,10 @@ class ProjectSerializer(serializers.ModelSerializer):
 class ProjectUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
+    deid = serializers.JSONField(
+        required=False,
+        help_text="De-identification switches: enabled, public_datasets_as_published, keep_private_tags (booleans).",
+    )
 
 
 class MembershipSerializer(serializers.ModelSerializer):

@@ -46,4 +46,5 @@ urlpatterns = [
         labeling_api.ChexmaskExportView.as_view(),
         name="api-masks-export",
     ),
+    path("projects/<slug:slug>/masks/export/coco.json", labeling_api.CocoExportView.as_view(), name="api-masks-coco"),
 ]

@@ -197,7 +197,7 @@ def run_import(ctx) -> dict:
     }
 
 
-def _deid_options(project: Project) -> dict:
+def deid_options(project: Project) -> dict:
     options = {"enabled": True, "public_datasets_as_published": True, "keep_private_tags": False}
     options.update(project.options.get("deid", {}))
     return options
@@ -256,7 +256,7 @@ def import_dicom_folder(ctx, project: Project, root: Path, summary: ImportSummar
     if skipped:
         ctx.count(skipped_non_dicom=skipped)
     reports = _read_reports_csv(root, ctx)
-    options = _deid_options(project)
+    options = deid_options(project)
     profile = DeidProfile(keep_private_tags=options["keep_private_tags"])
     pz = Pseudonymizer(project)
     cache = ImportCache(project, Dataset.DICOM)
@@ -382,7 +382,7 @@ def import_manifest(ctx, project, source, root, mapping, persistent, summary: Im
     from ..dicomio import scrub_report
     from ..manifests import ManifestError, read_manifest
 
-    options = _deid_options(project)
+    options = deid_options(project)
     as_published = source in PUBLIC_DATASETS and options["public_datasets_as_published"]
     pz = Pseudonymizer(project) if options["enabled"] and not as_published else None
     try:

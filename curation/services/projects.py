@@ -39,19 +39,48 @@ def get_or_create_project(slug: str, name: str = "") -> tuple[Project, bool]:
     return create_project(None, slug=slug, name=name), True
 
 
+DEID_OPTIONS = {"enabled": bool, "public_datasets_as_published": bool, "keep_private_tags": bool}
+
+
+def clean_deid_options(options: dict) -> dict:
+    """The project's de-identification switches (curation.services.ingest reads them at import)."""
+    if not isinstance(options, dict):
+        raise ValidationError({"deid": "Give an object."})
+    unknown = set(options) - set(DEID_OPTIONS)
+    if unknown:
+        known = ", ".join(DEID_OPTIONS)
+        raise ValidationError({"deid": f"Unknown options: {', '.join(sorted(unknown))}; known: {known}."})
+    for key, value in options.items():
+        if not isinstance(value, DEID_OPTIONS[key]):
+            raise ValidationError({"deid": f"{key} must be true or false."})
+    return options
+
+
 @transaction.atomic
 def update_project(
-    actor: User, project: Project, *, name: str | None = None, description: str | None = None
+    actor: User,
+    project: Project,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    deid: dict | None = None,
 ) -> Project:
     check(actor, Action.CHANGE_PROJECT, project)
-    before = {"slug": project.slug, "name": project.name, "description": project.description}
+    before = {
+        "slug": project.slug,
+        "name": project.name,
+        "description": project.description,
+        "deid": project.options.get("deid", {}),
+    }
     if name is not None:
         if not name.strip():
             raise ValidationError({"name": "The name cannot be empty."})
         project.name = name.strip()
     if description is not None:
         project.description = description
-    project.save(update_fields=["name", "description", "updated_at"])
+    if deid is not None:
+        project.options = {**project.options, "deid": {**project.options.get("deid", {}), **clean_deid_options(deid)}}
+    project.save(update_fields=["name", "description", "options", "updated_at"])
     audit.project_updated(actor, project, before)
     return project
 

@@ -42,3 +42,18 @@ def test_unknown_job_kind_is_a_400(members, api):
     response = api(members["admin"]).post("/api/projects/chest/jobs/", {"kind": "mystery"}, format="json")
     assert response.status_code == 400
     assert "Unknown job kind 'mystery'" in response.json()["kind"][0]
+
+
+def test_admin_sets_deidentification_options_and_bad_ones_are_refused(members, api):
+    client = api(members["admin"])
+    response = client.patch("/api/projects/chest/", {"deid": {"keep_private_tags": True}}, format="json")
+    assert response.status_code == 200
+    assert response.json()["deid"]["keep_private_tags"] is True
+    assert response.json()["deid"]["enabled"] is True
+    bad = client.patch("/api/projects/chest/", {"deid": {"shred_everything": True}}, format="json")
+    assert bad.status_code == 400
+    assert "Unknown options: shred_everything" in bad.json()["deid"][0]
+    assert (
+        api(members["curator"]).patch("/api/projects/chest/", {"deid": {"enabled": False}}, format="json").status_code
+        == 403
+    )

@@ -5,6 +5,7 @@ import json
 import shutil
 
 import pytest
+from django.db.models import Max
 
 from curation.demo import generate_dataset
 from curation.services import ingest
@@ -117,3 +118,35 @@ def test_chexmask_csv_round_trip_keeps_rca_and_reports_bad_rows(members, project
     assert job.error_count == 1
     assert "odd number" in job.errors[0]["reason"]
     assert job.counters["duplicates"] == len(lines) - 2
+
+
+def test_coco_export_reimports_as_the_same_masks_and_organ_pngs_import(members, project, run_job, demo, api, tmp_path):
+    source, _ = demo
+    admin = members["admin"]
+    params = {"format": "label_png", "match": "original_uid", "path": str(source / "masks")}
+    first = run_job(admin, project, "qc.import_masks", params)
+    # COCO out and back in: every image is a duplicate, nothing new is versioned
+    coco = api(admin).get("/api/projects/chest/masks/export/coco.json").json()
+    assert len(coco["categories"]) >= 3 and len(coco["images"]) == first.counters["imported"]
+    folder = tmp_path / "incoming" / "coco"
+    folder.mkdir(parents=True)
+    (folder / "masks.json").write_text(json.dumps(coco))
+    again = run_job(admin, project, "qc.import_masks", {"format": "coco", "path": str(folder)})
+    assert again.status == "succeeded", again.message
+    assert again.counters["duplicates"] == first.counters["imported"]
+    # One binary PNG per organ, a changed heart: a new version of the heart only
+    from labeling.qc.io import write_organ_pngs
+    from labeling.services import _masks_of, latest_masks
+
+    image_id, masks = next(iter(latest_masks(project).items()))
+    arrays = _masks_of(masks)
+    heart = arrays["heart"].copy()
+    rows = heart.any(axis=1).nonzero()[0]
+    heart[: rows[len(rows) // 2]] = False  # cut off the top half of the heart
+    arrays["heart"] = heart
+    organ_dir = tmp_path / "incoming" / "organs"
+    write_organ_pngs(arrays, organ_dir, masks[0].image.image_key)
+    job = run_job(admin, project, "qc.import_masks", {"format": "organ_png", "path": str(organ_dir)})
+    assert job.counters.get("imported") == 1, job.counters
+    versions = dict(Mask.objects.filter(image_id=image_id).values_list("organ").annotate(v=Max("version")))
+    assert versions["heart"] == 2 and versions["right_lung"] == 1
