@@ -151,8 +151,9 @@ def main() -> int:
             "bank": f"{len(bank)} SCR reference masks of JSRT, built with labeling.qc.bank.build_bank",
             "leakage": "leave-one-image-out: each mask's own image's reference is excluded from every bank "
             "lookup, and its calibration is refitted without that reference's corruptions",
-            "calibration": f"ridge per organ on {args.corruptions_per_reference + 1} synthetic corruptions per bank "
-            "reference (features computed leave-one-out); no U-Net mask or true Dice is used",
+            "calibration": "quadratic ridge per organ (labeling.qc.calibration) on "
+            f"{args.corruptions_per_reference + 1} synthetic corruptions per bank reference (features computed "
+            "leave-one-out); no U-Net mask or true Dice is used",
             "review_threshold": {
                 "review_below": config.review_below,
                 "reject_below": config.reject_below,

@@ -4,11 +4,11 @@ border, stray blobs, holes, the heart leaking up or down, missed or added costop
 shifts, cut-offs), the true Dice against the clean reference is known, the features are computed against the
 rest of the bank (leave-one-out), and a ridge regression per organ maps features to Dice.
 
-The regression uses the reference-based features (best and top-5 mask RCA, local shape-model fit) and their
-squares: the squares let the estimate bend where the features saturate (a perfect mask still differs from
-every other patient's reference), and leaving out `clean_agreement` keeps the fit from learning how the
-synthetic stray blobs and holes happen to look, which transfers poorly to real segmentations (the RCA
-features already see those defects, since they compare the raw mask).
+The regression is a quadratic surface (features, squares and pairwise products) in the reference-based
+features (best and top-5 mask RCA, local shape-model fit). The second-order terms let the estimate bend where
+the features saturate (a perfect mask still differs from every other patient's reference). `clean_agreement`
+is left out so the fit does not learn how the synthetic stray blobs and holes happen to look, which transfers
+poorly to real segmentations; the RCA features see those defects anyway, since they compare the raw mask.
 
 This is what makes the estimate come out in Dice units without shipping any model fitted elsewhere.
 """
@@ -26,9 +26,9 @@ from .shapes import prepare
 
 CANVAS = 256  # corrupt at the working resolution so the errors have the scale real ones have there
 RIDGE = 1e-3
-CALIBRATION_VERSION = "ridge-quadratic-loo-corruptions-2"
+CALIBRATION_VERSION = "ridge-quadratic-loo-corruptions-3"
 CALIBRATION_FEATURES = ("rca_best", "rca_top5", "shape_fit")
-SQUARES = True
+TERMS = "quadratic"
 OPERATIONS = (
     "elastic",
     "jitter",
@@ -154,7 +154,7 @@ def fit_calibration(samples: CalibrationSamples, exclude_groups=()) -> dict:
     exclude = np.array(sorted(set(exclude_groups)), dtype=str)
     for model, x in samples.features.items():
         keep = ~np.isin(samples.groups[model], exclude) if exclude.size else np.ones(len(x), dtype=bool)
-        terms = np.array([calibration_terms(f, CALIBRATION_FEATURES, SQUARES) for f in x[keep]])
+        terms = np.array([calibration_terms(f, CALIBRATION_FEATURES, TERMS) for f in x[keep]])
         if keep.sum() < terms.shape[-1] + 2:
             continue
         models[model] = _ridge(terms, samples.targets[model][keep]).tolist()
@@ -162,7 +162,7 @@ def fit_calibration(samples: CalibrationSamples, exclude_groups=()) -> dict:
     return {
         "version": CALIBRATION_VERSION,
         "features": list(CALIBRATION_FEATURES),
-        "squares": SQUARES,
+        "terms": TERMS,
         "models": models,
         "samples": counts,
     }

@@ -7,9 +7,9 @@ Per organ, in the canonical frame (lungs' box, 64²):
 - `shape_fit`: Dice against a local shape model: the similarity-weighted mean of the 7 references closest
   to the cleaned mask, thresholded at 0.5 (what a plausible version of this mask looks like);
 - `clean_agreement`: Dice of the mask with itself after removing stray components and filling holes.
-A calibration per organ (fitted on the bank, see calibration.py) maps the features it names, and their
-squares when it says so, to a Dice estimate; banks calibrated by an earlier version keep working. Without a
-calibration the estimate is `rca_best`.
+A calibration per organ (fitted on the bank, see calibration.py) maps the features it names (linear, with
+squares, or a full quadratic surface, as it says) to a Dice estimate; banks calibrated by an earlier version
+keep working. Without a calibration the estimate is `rca_best`.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def apply_calibration(features: dict[str, np.ndarray | None], calibration: dict 
             estimates[name] = 0.0
             continue
         weights = calibration.get("models", {}).get(MODEL_OF_CHANNEL[name])
-        terms = calibration_terms(feats, names, bool(calibration.get("squares"))) if known else None
+        terms = calibration_terms(feats, names, terms_of(calibration)) if known else None
         if weights is None or terms is None or len(weights) != terms.size + 1:
             value = feats[0]
         else:
@@ -113,7 +113,20 @@ def apply_calibration(features: dict[str, np.ndarray | None], calibration: dict 
     return estimates
 
 
-def calibration_terms(feats: np.ndarray, names, squares: bool) -> np.ndarray:
-    """The regression terms of one feature vector: the named features, then their squares if asked."""
+def calibration_terms(feats: np.ndarray, names, terms: str = "linear") -> np.ndarray:
+    """The regression terms of one feature vector: the named features, then their squares (`squares`) or all
+    their pairwise products including squares (`quadratic`)."""
     x = np.asarray(feats, dtype=np.float64)[[FEATURES.index(n) for n in names]]
-    return np.concatenate([x, x * x]) if squares else x
+    if terms == "squares":
+        return np.concatenate([x, x * x])
+    if terms == "quadratic":
+        rows, cols = np.triu_indices(x.size)
+        return np.concatenate([x, x[rows] * x[cols]])
+    return x
+
+
+def terms_of(calibration: dict) -> str:
+    """Which terms a stored calibration was fitted on (banks from before `terms` was stored are linear)."""
+    if "terms" in calibration:
+        return calibration["terms"]
+    return "squares" if calibration.get("squares") else "linear"

@@ -3,7 +3,7 @@ import pytest
 from conftest import ellipse, plausible_masks
 from scipy import ndimage
 
-from labeling.qc.calibration import CALIBRATION_FEATURES, _corner, _one_border, _ragged, corrupt, fit_calibration
+from labeling.qc.calibration import _corner, _one_border, _ragged, corrupt, fit_calibration
 from labeling.qc.checks import Flag
 from labeling.qc.estimate import FEATURES, apply_calibration, calibration_terms
 from labeling.qc.pipeline import QcConfig, decide, qc_mask_set
@@ -36,18 +36,32 @@ def test_mask_with_a_small_stray_blob_is_accepted_and_the_blob_reported(bank):
     assert [(f["code"], f["organ"], f["severity"]) for f in report.flags] == [("stray_components", "heart", "info")]
 
 
-def test_calibration_names_its_features_and_uses_squares(bank):
+def test_calibration_names_its_features_and_terms(bank):
     assert bank.calibration["features"] == ["rca_best", "rca_top5", "shape_fit"]
-    assert bank.calibration["squares"] is True
-    assert [len(w) for w in bank.calibration["models"].values()] == [7, 7, 7]
+    assert bank.calibration["terms"] == "quadratic"
+    assert [len(w) for w in bank.calibration["models"].values()] == [10, 10, 10]
 
 
 def test_calibration_terms_select_named_features_then_squares():
-    terms = calibration_terms(FEATS, ("rca_best", "shape_fit"), squares=True)
+    terms = calibration_terms(FEATS, ("rca_best", "shape_fit"), "squares")
     assert np.allclose(terms, [0.9, 0.7, 0.81, 0.49])
 
 
-def test_quadratic_calibration_is_applied():
+def test_quadratic_calibration_terms_include_pairwise_products():
+    terms = calibration_terms(FEATS, ("rca_best", "shape_fit"), "quadratic")
+    assert np.allclose(terms, [0.9, 0.7, 0.81, 0.63, 0.49])
+
+
+def test_full_quadratic_calibration_is_applied():
+    calibration = {
+        "features": ["rca_best", "shape_fit"],
+        "terms": "quadratic",
+        "models": {"lungs": [0.0, 0.0, 0.0, 0.0, 1.0, 0.0]},
+    }
+    assert apply_calibration({"lungs": FEATS}, calibration) == {"lungs": pytest.approx(0.63, abs=1e-12)}
+
+
+def test_squares_calibration_of_an_earlier_bank_is_applied():
     calibration = {"features": ["rca_best"], "squares": True, "models": {"heart": [0.1, 0.0, 1.0]}}
     assert apply_calibration({"heart": FEATS}, calibration) == {"heart": pytest.approx(0.91, abs=1e-12)}
 
@@ -65,7 +79,7 @@ def test_calibration_with_unknown_features_falls_back_to_best_rca():
 def test_fit_calibration_without_samples_for_a_model_skips_it():
     from labeling.qc.calibration import CalibrationSamples
 
-    n = len(CALIBRATION_FEATURES) * 2 + 3
+    n = 20  # enough for the 10 coefficients of a quadratic in 3 features
     rng = np.random.default_rng(0)
     x = rng.uniform(0.5, 1.0, size=(n, len(FEATURES)))
     samples = CalibrationSamples(
