@@ -7,6 +7,7 @@ from django.db import models
 class Organ(models.TextChoices):
     RIGHT_LUNG = "right_lung", "Right lung"
     LEFT_LUNG = "left_lung", "Left lung"
+    LUNGS = "lungs", "Both lungs (one region)"
     HEART = "heart", "Heart"
     RIGHT_CLAVICLE = "right_clavicle", "Right clavicle"
     LEFT_CLAVICLE = "left_clavicle", "Left clavicle"

@@ -37,7 +37,7 @@ LUNG_COLOURS = {"right_lung": (46, 160, 67), "left_lung": (31, 111, 235), "heart
 
 # --- parameters ------------------------------------------------------------------------------------
 def clean_import_params(params: dict, project: Project) -> dict:
-    from curation.services.ingest import clean_import_params as clean_source
+    from curation.services.ingest import clean_source_params
 
     fmt = params.get("format", "")
     if fmt not in MASK_FORMATS:
@@ -45,11 +45,20 @@ def clean_import_params(params: dict, project: Project) -> dict:
     match = params.get("match", "image_key")
     if match not in MATCH_BY:
         raise ValidationError({"match": f"Use one of {', '.join(MATCH_BY)}."})
-    source = clean_source(
-        {**{k: v for k, v in params.items() if k in ("path", "upload", "storage_prefix")}, "source": "dicom"}, project
-    )
-    source.pop("source")
-    return {"format": fmt, "match": match, **source}
+    clean = {"format": fmt, "match": match, **clean_source_params(params, project)}
+    value_map = params.get("value_map")
+    if value_map:
+        # Label PNGs whose pixel values are not the 1/2/4 bits: e.g. {"1": "lungs", "2": "heart"}.
+        if fmt != "label_png" or not isinstance(value_map, dict):
+            raise ValidationError({"value_map": "A value map ({pixel value: organ}) goes with label PNGs."})
+        try:
+            clean["value_map"] = {str(int(k)): str(v) for k, v in value_map.items()}
+        except (TypeError, ValueError):
+            raise ValidationError({"value_map": "Keys are pixel values (whole numbers)."}) from None
+        unknown = set(clean["value_map"].values()) - set(ORGAN_NAMES) - {"lungs"}
+        if unknown:
+            raise ValidationError({"value_map": f"Unknown organs: {', '.join(sorted(unknown))}."})
+    return clean
 
 
 def clean_qc_params(params: dict, project: Project) -> dict:

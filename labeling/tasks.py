@@ -17,15 +17,11 @@ def _clean_qc(params, project):
 
 
 def _clean_bank(params, project):
-    from curation.services.ingest import clean_import_params as clean_source
+    from curation.services.ingest import clean_source_params
 
     if params.get("from") == "reviewed":
         return {"from": "reviewed"}
-    source = clean_source(
-        {**{k: v for k, v in params.items() if k in ("path", "upload", "storage_prefix")}, "source": "dicom"}, project
-    )
-    source.pop("source")
-    return source
+    return clean_source_params(params, project)
 
 
 @job_task(

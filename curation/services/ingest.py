@@ -99,6 +99,14 @@ def clean_import_params(params: dict, project: Project, *, trusted_path: bool = 
     return clean
 
 
+def clean_source_params(params: dict, project: Project) -> dict:
+    """Only the origin of a file source (path, upload or storage_prefix), validated as for imports."""
+    origin = {k: v for k, v in params.items() if k in ("path", "upload", "storage_prefix")}
+    clean = clean_import_params({**origin, "source": "dicom"}, project)
+    clean.pop("source")
+    return clean
+
+
 def check_import_start(actor: User | None, project: Project, params: dict) -> None:
     """Server folders are for admins; uploads for admins and curators (the kind's start roles)."""
     if actor is not None and "path" in params and role_in(actor, project) != Role.ADMIN:

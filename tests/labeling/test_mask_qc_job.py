@@ -150,3 +150,44 @@ def test_coco_export_reimports_as_the_same_masks_and_organ_pngs_import(members, 
     assert job.counters.get("imported") == 1, job.counters
     versions = dict(Mask.objects.filter(image_id=image_id).values_list("organ").annotate(v=Max("version")))
     assert versions["heart"] == 2 and versions["right_lung"] == 1
+
+
+def test_label_pngs_with_a_value_map_and_bad_params(members, project, run_job, demo, tmp_path):
+    import numpy as np
+    from PIL import Image as PILImage
+
+    from curation.models import Image
+    from labeling.services import _masks_of, latest_masks
+
+    source, _ = demo
+    admin = members["admin"]
+    run_job(
+        admin,
+        project,
+        "qc.import_masks",
+        {"format": "label_png", "match": "original_uid", "path": str(source / "masks")},
+    )
+    image_id, masks = next(iter(latest_masks(project).items()))
+    arrays = _masks_of(masks)
+    # A PNG that codes both lungs as 1 and the heart as 2 (no bits), mapped with a value map
+    labels = np.zeros(arrays["heart"].shape, dtype=np.uint8)
+    labels[arrays["right_lung"] | arrays["left_lung"]] = 1
+    labels[arrays["heart"]] = 2
+    folder = tmp_path / "incoming" / "values"
+    folder.mkdir(parents=True)
+    PILImage.fromarray(labels).save(folder / f"{Image.objects.get(pk=image_id).image_key}.png")
+    params = {"format": "label_png", "path": str(folder), "value_map": {"1": "lungs", "2": "heart"}}
+    job = run_job(admin, project, "qc.import_masks", params)
+    assert job.status == "succeeded", job.message
+    organs = set(Mask.objects.filter(image_id=image_id, job=job).values_list("organ", flat=True))
+    # The heart is unchanged (no new version); both lungs as one region are a new organ entry
+    assert organs == {"lungs"}
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="Unknown organs: spleen"):
+        start_job(
+            admin,
+            project,
+            "qc.import_masks",
+            {"format": "label_png", "path": str(folder), "value_map": {"3": "spleen"}},
+        )
