@@ -55,7 +55,8 @@ def _row(plan, row: dict) -> list:
     return out
 
 
-def _allocate_ids(model: type[models.Model], n: int) -> list[int]:
+def allocate_ids(model: type[models.Model], n: int) -> list[int]:
+    """n new primary keys from the table's sequence (PostgreSQL)."""
     table = model._meta.db_table
     column = model._meta.pk.column
     with connection.cursor() as cursor:
@@ -84,35 +85,56 @@ def _text(value) -> str:
     return str(value).translate(_ESCAPES)
 
 
-def _copy_postgres(model: type[models.Model], rows: list[dict], with_ids: bool) -> list[int]:
-    ids = _allocate_ids(model, len(rows)) if with_ids else []
+def prepare_copy(model: type[models.Model], rows: list[dict], with_ids: bool = False) -> tuple[str, str, list[int]]:
+    """(COPY statement, its text payload, allocated ids): the CPU part of a COPY, doable ahead of time."""
+    ids = allocate_ids(model, len(rows)) if with_ids else []
     pk = model._meta.pk.attname
     keys = list(rows[0])  # the writer builds every row of a batch with the same keys
     by_name = {}
     for field, attname, name, default, is_json in _plan(model, with_id=True):
         by_name[attname] = by_name[name] = (field, default, is_json)
+    # Columns whose value is the same in every row of the batch (defaults, the project id, empty
+    # manifest fields) are written once as a suffix instead of being converted cell by cell.
+    constant = {}
+    for key in keys:
+        first = rows[0][key]
+        if not isinstance(first, dict | list) and all(row[key] == first for row in rows):
+            constant[key] = first
+    keys = [k for k in keys if k not in constant]
     given = [by_name[k][0] for k in keys]
     given_attnames = {f.attname for f in given}
+    constant_attnames = {by_name[k][0].attname: v for k, v in constant.items()}
     rest = [
-        (field, default)
+        (field, constant_attnames.get(field.attname, default))
         for field, _a, _n, default, _j in _plan(model, with_id=with_ids)
         if field.attname not in given_attnames and not (field.primary_key and with_ids)
     ]
     columns = [f.column for f in given] + [f.column for f, _ in rest] + ([model._meta.pk.column] if with_ids else [])
-    # Defaults are the same for every row: written once as a suffix, not converted cell by cell.
-    suffix = "".join("\t" + _text(default) for _f, default in rest)
+    suffix = "".join("\t" + _text(value) for _f, value in rest)
     lines = []
     if with_ids:
         for row, new_id in zip(rows, ids, strict=True):
             row[pk] = new_id
-            lines.append("\t".join([_text(row[k]) for k in keys]) + suffix + "\t" + str(new_id))
+            lines.append(
+                "\t".join([_text(row[k]) for k in keys]) + (suffix if keys else suffix[1:]) + "\t" + str(new_id)
+            )
     else:
         for row in rows:
-            lines.append("\t".join([_text(row[k]) for k in keys]) + suffix)
+            lines.append("\t".join([_text(row[k]) for k in keys]) + (suffix if keys else suffix[1:]))
     table = connection.ops.quote_name(model._meta.db_table)
     column_sql = ", ".join(connection.ops.quote_name(c) for c in columns)
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({column_sql}) FROM STDIN") as copy:
-        copy.write("\n".join(lines) + "\n")
+    return f"COPY {table} ({column_sql}) FROM STDIN", "\n".join(lines) + "\n", ids
+
+
+def run_copy(statement: str, payload: str) -> None:
+    """Send a prepared COPY on this thread's connection (network and server time only)."""
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        copy.write(payload)
+
+
+def _copy_postgres(model: type[models.Model], rows: list[dict], with_ids: bool) -> list[int]:
+    statement, payload, ids = prepare_copy(model, rows, with_ids)
+    run_copy(statement, payload)
     return ids
 
 

@@ -14,7 +14,7 @@ from datetime import date
 from django.db import connection, transaction
 from django.db.models import F
 
-from ..bulk import insert_rows
+from ..bulk import insert_rows, prepare_copy, run_copy
 from ..models import Image, Patient, Project, RenderStatus, Report, Series, Study
 
 
@@ -100,6 +100,119 @@ def existing_hashes(project: Project, hashes: list[str]) -> set[str]:
     )
 
 
+class DirectSink:
+    """Writes at once, in the caller's transaction."""
+
+    def insert(self, model, rows, with_ids: bool = False) -> list[int]:
+        return insert_rows(model, rows, with_ids=with_ids)
+
+    def bump_image_count(self, study_id: int, n: int) -> None:
+        Study.objects.filter(pk=study_id).update(image_count=F("image_count") + n)
+
+    def mark_has_report(self, study_ids: list[int]) -> None:
+        Study.objects.filter(pk__in=study_ids, has_report=False).update(has_report=True)
+
+
+class DeferredSink(DirectSink):
+    """Records the writes of one batch (ids allocated now) so another thread can apply them later."""
+
+    def __init__(self):
+        self.ops: list[tuple] = []
+
+    def insert(self, model, rows, with_ids: bool = False) -> list[int]:
+        rows = list(rows)
+        if not rows:
+            return []
+        # The COPY text is built here, on the planning thread; the writer thread only sends it.
+        statement, payload, ids = prepare_copy(model, rows, with_ids)
+        self.ops.append(("copy", statement, payload))
+        return ids
+
+    def bump_image_count(self, study_id: int, n: int) -> None:
+        self.ops.append(("bump", study_id, n))
+
+    def mark_has_report(self, study_ids: list[int]) -> None:
+        self.ops.append(("report", study_ids))
+
+    def apply(self) -> None:
+        direct = DirectSink()
+        for op in self.ops:
+            if op[0] == "copy":
+                run_copy(op[1], op[2])
+            elif op[0] == "bump":
+                direct.bump_image_count(op[1], op[2])
+            else:
+                direct.mark_has_report(op[1])
+
+
+def _fast_commit_settings() -> None:
+    if connection.vendor == "postgresql":
+        # Batches are redone by a re-run if lost, and PostgreSQL keeps commit order, so a crash can
+        # lose the newest batches but never leave a later state (the job's success) without them.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+class PipelinedWriter:
+    """Manifest batches on PostgreSQL: this thread parses and plans batch N+1 while a writer thread, on
+    its own connection, commits batch N (one transaction per batch, in order). Python and the
+    database then work at the same time instead of taking turns.
+    """
+
+    def __init__(self, project: Project, dataset: str, cache: ImportCache):
+        import queue
+        import threading
+
+        self.project, self.dataset, self.cache = project, dataset, cache
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="import-writer", daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def usable() -> bool:
+        # Inside an outer transaction (tests) a second connection could not see its rows.
+        return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+    def submit(self, items: list[IngestItem]) -> BatchOutcome:
+        self._raise_if_failed()
+        sink = DeferredSink()
+        added = {"image_keys": set(), "hashes": set(), "patients": {}, "studies": {}, "reported": set()}
+        outcome = _write(self.project, self.dataset, items, self.cache, added, sink)
+        # Optimistic: a failed batch fails the whole job, and a re-run rebuilds the cache from the database.
+        self.cache.merge(added)
+        self.queue.put(sink)
+        return outcome
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        self._raise_if_failed()
+
+    def _raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"writing a batch failed: {self.error}") from self.error
+
+    def _run(self) -> None:
+        from django.db import connections
+
+        try:
+            while True:
+                sink = self.queue.get()
+                if sink is None:
+                    return
+                if self.error is not None:
+                    continue  # keep draining so the producer never blocks
+                try:
+                    with transaction.atomic():
+                        _fast_commit_settings()
+                        sink.apply()
+                except BaseException as exc:  # reported to the producer on its next submit or close
+                    self.error = exc
+        finally:
+            connections.close_all()
+
+
 def write_batch(
     project: Project, dataset: str, items: list[IngestItem], before_commit=None, cache=None
 ) -> BatchOutcome:
@@ -107,19 +220,15 @@ def write_batch(
     cache = cache or ImportCache(project, dataset)
     added = {"image_keys": set(), "hashes": set(), "patients": {}, "studies": {}, "reported": set()}
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Batches are redone by a re-run if lost, and PostgreSQL keeps commit order, so a crash can
-            # lose the newest batches but never leave a later state (the job's success) without them.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        outcome = _write(project, dataset, items, cache, added)
+        _fast_commit_settings()
+        outcome = _write(project, dataset, items, cache, added, DirectSink())
         if before_commit:
             before_commit()
     cache.merge(added)
     return outcome
 
 
-def _write(project, dataset, items, cache: ImportCache, added: dict) -> BatchOutcome:
+def _write(project, dataset, items, cache: ImportCache, added: dict, sink: DirectSink) -> BatchOutcome:
     outcome = BatchOutcome()
     fresh: list[IngestItem] = []
     for item in items:
@@ -138,10 +247,10 @@ def _write(project, dataset, items, cache: ImportCache, added: dict) -> BatchOut
     if not fresh:
         return outcome
 
-    patient_ids, outcome.patients_created = _patients(project, fresh, cache, added)
-    study_ids, outcome.studies_created = _studies(project, dataset, fresh, patient_ids, cache, added)
+    patient_ids, outcome.patients_created = _patients(project, fresh, cache, added, sink)
+    study_ids, outcome.studies_created = _studies(project, dataset, fresh, patient_ids, cache, added, sink)
     series_ids = _series(fresh, study_ids)
-    insert_rows(
+    sink.insert(
         Image,
         (
             {
@@ -166,25 +275,25 @@ def _write(project, dataset, items, cache: ImportCache, added: dict) -> BatchOut
             for i in fresh
         ),
     )
-    outcome.reports_created = _reports(dataset, fresh, study_ids, cache, added)
+    outcome.reports_created = _reports(dataset, fresh, study_ids, cache, added, sink)
     outcome.imported = len(fresh)
     return outcome
 
 
-def _patients(project: Project, items: list[IngestItem], cache: ImportCache, added: dict) -> tuple[dict[str, int], int]:
+def _patients(project: Project, items, cache: ImportCache, added: dict, sink) -> tuple[dict[str, int], int]:
     sex_by_key = {}
     for item in items:
         sex_by_key.setdefault(item.patient_key, item.sex)
     ids = {k: cache.patients[k] for k in sex_by_key if k in cache.patients}
     new = [{"project_id": project.pk, "pseudo_id": k, "sex": s} for k, s in sex_by_key.items() if k not in ids]
     if new:
-        for row, pk in zip(new, insert_rows(Patient, new, with_ids=True), strict=True):
+        for row, pk in zip(new, sink.insert(Patient, new, with_ids=True), strict=True):
             ids[row["pseudo_id"]] = pk
             added["patients"][row["pseudo_id"]] = pk
     return ids, len(new)
 
 
-def _studies(project, dataset, items, patient_ids, cache: ImportCache, added: dict) -> tuple[dict[str, int], int]:
+def _studies(project, dataset, items, patient_ids, cache: ImportCache, added: dict, sink) -> tuple[dict[str, int], int]:
     counts = Counter(i.study_key for i in items)
     first: dict[str, IngestItem] = {}
     for item in items:
@@ -192,7 +301,7 @@ def _studies(project, dataset, items, patient_ids, cache: ImportCache, added: di
     ids = {k: cache.studies[k] for k in first if k in cache.studies}
     # Studies that already existed (a second image of a study, in a later batch) get their count bumped.
     for key, study_id in ids.items():
-        Study.objects.filter(pk=study_id).update(image_count=F("image_count") + counts[key])
+        sink.bump_image_count(study_id, counts[key])
     new = [
         {
             "project_id": project.pk,
@@ -210,7 +319,7 @@ def _studies(project, dataset, items, patient_ids, cache: ImportCache, added: di
         if key not in ids
     ]
     if new:
-        for row, pk in zip(new, insert_rows(Study, new, with_ids=True), strict=True):
+        for row, pk in zip(new, sink.insert(Study, new, with_ids=True), strict=True):
             ids[row["study_key"]] = pk
             added["studies"][row["study_key"]] = pk
     return ids, len(new)
@@ -238,7 +347,7 @@ def _series(items, study_ids) -> dict[tuple[str, str], int]:
     return ids
 
 
-def _reports(dataset, items, study_ids, cache: ImportCache, added: dict) -> int:
+def _reports(dataset, items, study_ids, cache: ImportCache, added: dict, sink) -> int:
     first: dict[str, IngestItem] = {}
     for item in items:
         if item.report_text or item.source_labels:
@@ -256,9 +365,9 @@ def _reports(dataset, items, study_ids, cache: ImportCache, added: dict) -> int:
         for key, i in first.items()
         if study_ids[key] not in cache.reported and study_ids[key] not in added["reported"]
     ]
-    insert_rows(Report, new)
+    sink.insert(Report, new)
     added["reported"].update(r["study_id"] for r in new)
     with_text = [r["study_id"] for r in new if r["text"]]
     if with_text:
-        Study.objects.filter(pk__in=with_text, has_report=False).update(has_report=True)
+        sink.mark_has_report(with_text)
     return len(new)
