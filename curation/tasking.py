@@ -18,15 +18,13 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from config.celery import app
+from config.celery import QUEUES, app
 
 from . import jobkinds
 from .models import Job, JobStatus, Role
 from .models.jobs import FINISHED_STATUSES
 
 logger = logging.getLogger(__name__)
-
-QUEUES = ("ingest", "nlp", "qc", "export", "default")
 
 
 def task(*, queue: str, time_limit: int = 3600, soft_time_limit: int | None = None, name: str | None = None):

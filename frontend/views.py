@@ -127,8 +127,6 @@ def job_cancel(request, slug, job_id):
         job_services.cancel_job(request.user, job)
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
-    except PermissionDenied:
-        raise
     else:
         messages.success(request, f"Cancellation requested for job #{job.pk}.")
     return redirect("frontend:job-detail", slug=project.slug, job_id=job.pk)
