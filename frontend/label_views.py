@@ -5,7 +5,6 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
@@ -14,6 +13,8 @@ from curation.permissions import Action, can, get_project
 from curation.services import jobs as job_services
 from nlp import services
 from nlp.models import LabelingRun, MinedLabel
+
+from .paging import value_keyset_page
 
 PAGE = 50
 
@@ -50,18 +51,15 @@ def labels_page(request, slug):
             qs = qs.filter(label=label)
         if status:
             qs = qs.filter(status="" if status == "not_mentioned" else status)
-        # Keyset on (priority desc, id): pages stay cheap deep into 10^6 labels.
-        after = request.GET.get("after", "")
-        if after.count(":") == 1:
-            try:
-                priority, last_id = float(after.split(":")[0]), int(after.split(":")[1])
-            except ValueError:
-                priority, last_id = None, None
-            if priority is not None:
-                qs = qs.filter(Q(priority__lt=priority) | Q(priority=priority, id__gt=last_id))
-        rows = list(qs.select_related("study").order_by("-priority", "id")[: PAGE + 1])
-        labels = rows[:PAGE]
-        next_after = f"{labels[-1].priority}:{labels[-1].pk}" if len(rows) > PAGE else None
+        # Most doubtful first: priority descending, ties by id.
+        labels, next_after = value_keyset_page(
+            qs.select_related("study"),
+            "priority",
+            request.GET.get("after", ""),
+            value_desc=True,
+            id_desc=False,
+            size=PAGE,
+        )
     space_labels = sorted(run.stats) if run else []
     return render(
         request,

@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.shortcuts import redirect, render
 
 from curation.permissions import Action, can, get_project
@@ -11,6 +11,8 @@ from curation.services import ingest
 from curation.services import jobs as job_services
 from labeling import services
 from labeling.models import Decision
+
+from .paging import value_keyset_page
 
 PAGE = 50
 
@@ -24,21 +26,15 @@ def masks_page(request, slug):
     if decision in Decision.values:
         results = results.filter(decision=decision)
     order = request.GET.get("order", "worst")
-    ordering = ("estimated_dice", "id") if order == "worst" else ("-estimated_dice", "-id")
-    after = request.GET.get("after", "")
-    if after.count(":") == 1:
-        try:
-            value, last_id = float(after.split(":")[0]), int(after.split(":")[1])
-        except ValueError:
-            value = None
-        if value is not None:
-            if order == "worst":
-                results = results.filter(Q(estimated_dice__gt=value) | Q(estimated_dice=value, id__gt=last_id))
-            else:
-                results = results.filter(Q(estimated_dice__lt=value) | Q(estimated_dice=value, id__lt=last_id))
-    rows = list(results.order_by(*ordering)[: PAGE + 1])
-    page = rows[:PAGE]
-    next_after = f"{page[-1].estimated_dice}:{page[-1].pk}" if len(rows) > PAGE else None
+    worst_first = order == "worst"
+    page, next_after = value_keyset_page(
+        results,
+        "estimated_dice",
+        request.GET.get("after", ""),
+        value_desc=not worst_first,
+        id_desc=not worst_first,
+        size=PAGE,
+    )
     return render(
         request,
         "frontend/masks.html",
