@@ -28,7 +28,7 @@ from .. import audit
 from ..models import Dataset, Project, RenderStatus, Role, User
 from ..permissions import role_in
 from ..tasking import JobFailed
-from .ingest_writer import ImportCache, IngestItem, PipelinedWriter, existing_hashes, write_batch
+from .ingest_writer import ImportCache, IngestItem, PipelinedWriter, write_batch
 from .pseudonyms import Pseudonymizer
 
 logger = logging.getLogger(__name__)
@@ -254,9 +254,7 @@ def _read_reports_csv(root: Path, ctx) -> dict[str, str]:
 
 
 def import_dicom_folder(ctx, project: Project, root: Path, summary: ImportSummary) -> None:
-    import pydicom
-
-    from ..dicomio import DeidProfile, DicomError, deidentify, header_from_dataset, scrub_report
+    from ..dicomio import DeidProfile, DicomError
     from ..dicomio.errors import human_size
 
     files, skipped = _dicom_files(root)
@@ -272,7 +270,7 @@ def import_dicom_folder(ctx, project: Project, root: Path, summary: ImportSummar
     step = settings.IMPORT_DICOM_BATCH
     for start in range(0, len(files), step):
         batch = files[start : start + step]
-        blobs: list[tuple[Path, bytes, str]] = []
+        items: list[IngestItem] = []
         for path in batch:
             rel = path.relative_to(root).as_posix()
             size = path.stat().st_size
@@ -281,30 +279,15 @@ def import_dicom_folder(ctx, project: Project, root: Path, summary: ImportSummar
                 ctx.advance(1, failed=1)
                 continue
             data = path.read_bytes()
-            blobs.append((path, data, hashlib.sha256(data).hexdigest()))
-        known = existing_hashes(project, [h for _, _, h in blobs])
-        items: list[IngestItem] = []
-        for path, data, digest in blobs:
-            rel = path.relative_to(root).as_posix()
-            if digest in known:
+            digest = hashlib.sha256(data).hexdigest()
+            # A file already imported is skipped before the costly de-identification (the cache holds
+            # every hash of the project, updated as batches commit).
+            if digest in cache.hashes:
                 summary.duplicates += 1
                 ctx.advance(1, duplicates=1)
                 continue
             try:
-                item = _dicom_item(
-                    project,
-                    data,
-                    digest,
-                    rel,
-                    pz,
-                    profile,
-                    options,
-                    reports,
-                    pydicom,
-                    deidentify,
-                    header_from_dataset,
-                    scrub_report,
-                )
+                item = _dicom_item(project, data, digest, rel, pz, profile, options, reports)
             except DicomError as exc:
                 ctx.error(rel, exc.reason)
                 ctx.advance(1, failed=1)
@@ -321,10 +304,11 @@ def import_dicom_folder(ctx, project: Project, root: Path, summary: ImportSummar
             ctx.advance(len(items), imported=outcome.imported, duplicates=outcome.duplicates)
 
 
-def _dicom_item(
-    project, data, digest, rel, pz, profile, options, reports, pydicom, deidentify, header_from_dataset, scrub_report
-) -> IngestItem:
-    from ..dicomio import DicomError, read_header
+def _dicom_item(project, data, digest, rel, pz, profile, options, reports) -> IngestItem:
+    """One DICOM file checked, de-identified and stored; its row data for the batch writer."""
+    import pydicom
+
+    from ..dicomio import DicomError, deidentify, header_from_dataset, read_header, scrub_report
 
     # The indexer's checks first (not DICOM, truncated, no pixel data...), then the full parse.
     if not read_header(io.BytesIO(data)).has_pixel_data:

@@ -91,15 +91,6 @@ class ImportCache:
         self.reported |= other["reported"]
 
 
-def existing_hashes(project: Project, hashes: list[str]) -> set[str]:
-    hashes = [h for h in hashes if h]
-    if not hashes:
-        return set()
-    return set(
-        Image.objects.filter(project=project, content_sha256__in=hashes).values_list("content_sha256", flat=True)
-    )
-
-
 class DirectSink:
     """Writes at once, in the caller's transaction."""
 
