@@ -100,12 +100,21 @@ def _native(report: Report, vocabulary, space: str) -> dict[str, str | None] | N
     return harmonise(known, dataset, space, vocabulary) if known else None
 
 
+def _label_findings(result, label: str, space: str, vocabulary) -> list:
+    """The report's finding results that map onto `label` in the label space."""
+    return [
+        finding
+        for finding_id, finding in result.findings.items()
+        if (spec := vocabulary.findings.get(finding_id)) is not None and label in spec.labels.get(space, ())
+    ]
+
+
 def _evidence(result, label: str, space: str, vocabulary) -> list[dict]:
-    items = []
-    for finding_id, finding in result.findings.items():
-        spec = vocabulary.findings.get(finding_id)
-        if spec is not None and label in spec.labels.get(space, ()):
-            items.extend(mention.to_dict() for mention in finding.mentions)
+    items = [
+        mention.to_dict()
+        for finding in _label_findings(result, label, space, vocabulary)
+        for mention in finding.mentions
+    ]
     if not items and label == vocabulary.label_space(space).no_finding:
         items = [statement.to_dict() for statement in result.normal_statements]
     return items
@@ -178,12 +187,8 @@ def run_mining(ctx) -> dict:
 
 
 def _rule(result, label: str, space: str, vocabulary) -> str:
-    statuses = []
-    for finding_id, finding in result.findings.items():
-        spec = vocabulary.findings.get(finding_id)
-        if spec is not None and label in spec.labels.get(space, ()):
-            statuses.append(finding.rule)
-    return (statuses[0] if statuses else ("normal_statement" if result.normal_statements else ""))[:64]
+    findings = _label_findings(result, label, space, vocabulary)
+    return (findings[0].rule if findings else ("normal_statement" if result.normal_statements else ""))[:64]
 
 
 def label_stats(run: LabelingRun) -> dict:
