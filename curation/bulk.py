@@ -90,8 +90,9 @@ def prepare_copy(model: type[models.Model], rows: list[dict], with_ids: bool = F
     ids = allocate_ids(model, len(rows)) if with_ids else []
     pk = model._meta.pk.attname
     keys = list(rows[0])  # the writer builds every row of a batch with the same keys
+    plan = _plan(model, with_id=True)
     by_name = {}
-    for field, attname, name, default, is_json in _plan(model, with_id=True):
+    for field, attname, name, default, is_json in plan:
         by_name[attname] = by_name[name] = (field, default, is_json)
     # Columns whose value is the same in every row of the batch (defaults, the project id, empty
     # manifest fields) are written once as a suffix instead of being converted cell by cell.
@@ -106,8 +107,8 @@ def prepare_copy(model: type[models.Model], rows: list[dict], with_ids: bool = F
     constant_attnames = {by_name[k][0].attname: v for k, v in constant.items()}
     rest = [
         (field, constant_attnames.get(field.attname, default))
-        for field, _a, _n, default, _j in _plan(model, with_id=with_ids)
-        if field.attname not in given_attnames and not (field.primary_key and with_ids)
+        for field, _a, _n, default, _j in plan
+        if field.attname not in given_attnames and not field.primary_key
     ]
     columns = [f.column for f in given] + [f.column for f, _ in rest] + ([model._meta.pk.column] if with_ids else [])
     suffix = "".join("\t" + _text(value) for _f, value in rest)

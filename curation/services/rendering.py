@@ -6,6 +6,7 @@ each image's files have fixed storage names, so a re-run overwrites rather than 
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
@@ -41,8 +42,6 @@ def pack_rg16(png16: bytes) -> bytes:
     Browsers decode 16-bit PNGs to 8 bits before a canvas sees them, which would throw away the
     depth that window/level needs; the viewer (frontend/static/frontend/viewer.js) unpacks this.
     """
-    import io
-
     import numpy as np
     from PIL import Image as PILImage
 
@@ -60,8 +59,6 @@ def render_one(project: Project, image: Image) -> dict:
 
     with _open_source(image) as fh:
         data = fh.read()
-    import io
-
     is_dicom = (len(data) > 132 and data[128:132] == b"DICM") or image.original.endswith(".dcm")
     rendering = render_all(io.BytesIO(data)) if is_dicom else render_image_file(io.BytesIO(data))
     prefix = f"projects/{project.slug}/renders/{image.pk}"
