@@ -36,6 +36,9 @@ _SEQUENCE_DELIMITER = (0xFFFE, 0xE0DD)
 # pydicom's force=True happily "parses" any byte string into nonsense elements.
 _IDENTIFYING_TAGS = (0x00080016, 0x00080018, 0x0020000D, 0x00280010)
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+# Control characters other than tab, newline and carriage return: PostgreSQL refuses NUL in text, and none
+# of them belongs in an index value.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _AGE = re.compile(r"^\s*(\d{1,3})\s*([DWMY])\s*$", re.IGNORECASE)
 _LATERAL_VIEWS = frozenset({"LL", "RL", "LAT", "LATERAL", "LLAT", "RLAT", "L LAT", "R LAT"})
 _SERIES_VIEW_HINTS = (
@@ -105,18 +108,21 @@ class _PixelProbe:
         return False
 
 
-def read_header(source: str | Path | BinaryIO, *, max_bytes: int | None = None) -> DicomHeader:
+def read_header(
+    source: str | Path | BinaryIO, *, max_bytes: int | None = None, max_pixels: int | None = None
+) -> DicomHeader:
     """Read the header of one DICOM file (path or binary stream) without reading its pixel data.
 
-    Raises DicomError for a file over `max_bytes`, a non-DICOM file and a file truncated in its header or
-    in its pixel data (the pixel data's declared length, or its fragment items, run past the end of file).
+    Raises DicomError for a file over `max_bytes`, an image over `max_pixels` (rows x columns x frames), a
+    non-DICOM file and a file truncated in its header or in its pixel data (the pixel data's declared
+    length, or its fragment items, run past the end of file).
     """
-    ds, probe, size = read_dataset_header(source, max_bytes=max_bytes)
+    ds, probe, size = read_dataset_header(source, max_bytes=max_bytes, max_pixels=max_pixels)
     return header_from_dataset(ds, has_pixel_data=probe.tag is not None)
 
 
 def read_dataset_header(
-    source: str | Path | BinaryIO, *, max_bytes: int | None = None
+    source: str | Path | BinaryIO, *, max_bytes: int | None = None, max_pixels: int | None = None
 ) -> tuple[Dataset, _PixelProbe, int]:
     """Return the pydicom dataset up to the pixel data, the pixel-data probe and the file size."""
     with _opened(source) as (fp, start, size):
@@ -124,6 +130,8 @@ def read_dataset_header(
         if size == 0:
             raise DicomError("empty file")
         ds, probe = _read_until_pixels(fp, start)
+        if probe.tag is not None:
+            check_pixel_count(ds, max_pixels)
         deflated = ds.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
         # A deflated dataset is read from an inflated copy, so file offsets mean nothing there.
         if not deflated:
@@ -172,6 +180,35 @@ def _read_until_pixels(fp: BinaryIO, start: int) -> tuple[Dataset, _PixelProbe]:
     if not valid:
         raise DicomError(NOT_DICOM)
     return ds, probe
+
+
+def pixel_count(ds: Dataset) -> int:
+    """Rows x columns x frames as the header states them (0 when rows or columns are missing)."""
+    rows, columns = _raw_us(ds, 0x00280010) or 0, _raw_us(ds, 0x00280011) or 0
+    frames = _int(_raw_text(ds, 0x00280008)) or 1
+    return rows * columns * max(frames, 1)
+
+
+def check_pixel_count(ds: Dataset, max_pixels: int | None) -> None:
+    """Raise DicomError when the header's rows x columns x frames is over `max_pixels` (None: no limit).
+
+    Checked from the header, before any pixel is decoded: a few hundred bytes can claim a 30000² image
+    whose decoding would ask for gigabytes.
+    """
+    if max_pixels is None:
+        return
+    count = pixel_count(ds)
+    if count > max_pixels:
+        rows, columns = _raw_us(ds, 0x00280010), _raw_us(ds, 0x00280011)
+        frames = _int(_raw_text(ds, 0x00280008)) or 1
+        shape = f"{rows}x{columns}" + (f"x{frames} frames" if frames > 1 else "")
+        raise DicomError(f"image is {shape} ({_megapixels(count)}), over the limit of {_megapixels(max_pixels)}")
+
+
+def _megapixels(pixels: int) -> str:
+    if pixels < 100_000:
+        return f"{pixels} pixels"
+    return f"{pixels / 1e6:.1f}".rstrip("0").rstrip(".") + " megapixels"
 
 
 def _is_short(fp: BinaryIO, start: int) -> bool:
@@ -258,11 +295,17 @@ def header_from_dataset(ds: Dataset, *, has_pixel_data: bool) -> DicomHeader:
 
 
 def _raw_text(ds: Dataset, tag: int) -> str:
-    """Return an element's value as stripped text, decoding the raw bytes directly when they are ASCII.
+    """Return an element's value as stripped text without control characters (tab, newline, CR kept).
 
     pydicom's per-element conversion costs more than reading the file; the index only needs strings, so ASCII
     values skip it and only non-ASCII ones (names in other character sets) go through pydicom's decoding.
     """
+    text = _element_text(ds, tag)
+    # isprintable() is a C scan that is true for nearly every value, so the regex runs only on the rare rest.
+    return text if text.isprintable() else _CONTROL.sub("", text).strip()
+
+
+def _element_text(ds: Dataset, tag: int) -> str:
     try:
         elem = ds.get_item(tag)
     except (KeyError, TypeError):

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import struct
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,7 +24,7 @@ from pydicom.pixels import pixel_array as _decode
 from pydicom.uid import UID
 
 from curation.dicomio.errors import DicomError, check_size
-from curation.dicomio.header import read_dataset_header
+from curation.dicomio.header import check_pixel_count, read_dataset_header
 
 # Percentile window when the file has none: wide enough to keep the mediastinum and lung detail, narrow
 # enough to ignore collimator edges and burned-in labels.
@@ -59,22 +60,25 @@ class Rendering:
 
 
 def decode_pixels(
-    source: str | Path | BinaryIO | Dataset, *, max_bytes: int | None = None
+    source: str | Path | BinaryIO | Dataset, *, max_bytes: int | None = None, max_pixels: int | None = None
 ) -> tuple[Dataset, np.ndarray]:
     """Read a DICOM file (or take a dataset) and return it with its first frame's stored values.
 
     Compressed transfer syntaxes decode through the pylibjpeg plugins. Raises DicomError with a short reason
-    for a non-DICOM or truncated file, missing pixel data, an unsupported transfer syntax or a decode failure.
+    for a non-DICOM or truncated file, missing pixel data, an image over `max_pixels` (rows x columns x
+    frames, from the header, before decoding), an unsupported transfer syntax or a decode failure.
     """
     if isinstance(source, Dataset):
         ds = source
         if not any(tag in ds for tag in (0x7FE00010, 0x7FE00008, 0x7FE00009)):
             raise DicomError("no pixel data")
+        check_pixel_count(ds, max_pixels)
     else:
         if not isinstance(source, str | os.PathLike):
             start = source.tell()
-        # The header pass gives the same per-item errors as indexing (truncation, not DICOM) for ~0.3 ms.
-        _, probe, _ = read_dataset_header(source, max_bytes=max_bytes)
+        # The header pass gives the same per-item errors as indexing (truncation, not DICOM, too many
+        # pixels) for ~0.3 ms.
+        _, probe, _ = read_dataset_header(source, max_bytes=max_bytes, max_pixels=max_pixels)
         if probe.tag is None:
             raise DicomError("no pixel data")
         if not isinstance(source, str | os.PathLike):
@@ -88,6 +92,8 @@ def decode_pixels(
     frames = int(ds.get("NumberOfFrames") or 1)
     try:
         arr = _decode(ds, index=0 if frames > 1 else None, decoding_plugin=plugin)
+    except MemoryError as exc:
+        raise DicomError("not enough memory to decode the pixel data") from exc
     except Exception as exc:  # noqa: BLE001 - decoders raise many types; the reason names the failure
         raise DicomError(f"pixel data could not be decoded ({_short(exc)})") from exc
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
@@ -327,13 +333,22 @@ def render_all(
     display_max_side: int = 2048,
     thumb_max_side: int = 256,
     max_bytes: int | None = None,
+    max_pixels: int | None = None,
 ) -> Rendering:
     """Decode one DICOM file and return its display, 16-bit and thumbnail PNGs with the default window.
 
-    `content_sha256` is the hash of the original file bytes (for dedupe); the file is read once.
+    `content_sha256` is the hash of the original file bytes (for dedupe); the file is read once. An image
+    over `max_pixels` is refused from its header; running out of memory is a DicomError for this file.
     """
     data = _read_bytes(source, max_bytes)
-    ds, arr = decode_pixels(io.BytesIO(data))
+    ds, arr = decode_pixels(io.BytesIO(data), max_pixels=max_pixels)
+    try:
+        return _render_decoded(ds, arr, data, display_max_side, thumb_max_side)
+    except MemoryError as exc:
+        raise DicomError("not enough memory to render the image") from exc
+
+
+def _render_decoded(ds: Dataset, arr: np.ndarray, data: bytes, display_max_side: int, thumb_max_side: int):
     values = modality_lut(arr, ds)
     window = _window(ds, values)
     # Windowing the downscaled modality values equals downscaling the windowed image to within interpolation,
@@ -366,24 +381,72 @@ def _read_bytes(source: str | Path | BinaryIO, max_bytes: int | None) -> bytes:
     return data
 
 
+def png_header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk (its first 24 bytes); None when `data` is not a PNG."""
+    if len(data) >= 24 and data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return struct.unpack(">II", data[16:24])
+    return None
+
+
+def _check_image_pixels(width: int, height: int, max_pixels: int | None) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise DicomError(
+            f"image is {width}x{height} ({_megapixels(width * height)}), over the limit of {_megapixels(max_pixels)}"
+        )
+
+
+def _megapixels(pixels: int) -> str:
+    if pixels < 100_000:
+        return f"{pixels} pixels"
+    return f"{pixels / 1e6:.1f}".rstrip("0").rstrip(".") + " megapixels"
+
+
+def open_image_checked(data: bytes, max_pixels: int | None = None) -> Image.Image:
+    """Open PNG/JPEG bytes with the size checked before decoding: from the PNG header, then from Pillow's.
+
+    Over `max_pixels`, and Pillow's own decompression-bomb refusal, raise DicomError for this file only.
+    """
+    size = png_header_size(data)
+    if size is not None:
+        _check_image_pixels(*size, max_pixels)
+    try:
+        pil = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DicomError(f"image refused as a decompression bomb ({_short(exc)})") from exc
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for damaged or foreign files
+        raise DicomError(f"not a readable PNG or JPEG image ({type(exc).__name__})") from exc
+    _check_image_pixels(pil.width, pil.height, max_pixels)
+    return pil
+
+
 def render_image_file(
     source: str | Path | BinaryIO,
     *,
     display_max_side: int = 2048,
     thumb_max_side: int = 256,
     max_bytes: int | None = None,
+    max_pixels: int | None = None,
 ) -> Rendering:
     """Render a PNG or JPEG chest film (ChestX-ray14, CheXpert) like a DICOM file.
 
     8-bit images are shown as they are (full-range window); 16-bit ones get the percentile window; colour
-    images are converted to greyscale (L).
+    images are converted to greyscale (L). An image over `max_pixels` is refused before it is decoded.
     """
     data = _read_bytes(source, max_bytes)
+    pil = open_image_checked(data, max_pixels)
     try:
-        pil = Image.open(io.BytesIO(data))
         pil.load()
+    except MemoryError as exc:
+        raise DicomError("not enough memory to decode the image") from exc
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types for damaged or foreign files
         raise DicomError(f"not a readable PNG or JPEG image ({type(exc).__name__})") from exc
+    try:
+        return _render_picture(pil, data, display_max_side, thumb_max_side)
+    except MemoryError as exc:
+        raise DicomError("not enough memory to render the image") from exc
+
+
+def _render_picture(pil: Image.Image, data: bytes, display_max_side: int, thumb_max_side: int) -> Rendering:
     if pil.mode in ("I;16", "I;16B", "I;16L", "I"):
         values = np.asarray(pil, dtype=np.float32)
         window = percentile_window(values)

@@ -3,11 +3,13 @@
 One transaction per batch, so a worker killed mid-import leaves whole batches or nothing; a
 re-run skips what is already there (by image key and content hash) and adds the rest.
 A batch costs a fixed number of queries whatever its size (no per-row round trips).
+Every text value is stripped of control characters here, the one place all imported rows pass.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import re
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -46,6 +48,68 @@ class IngestItem:
     report_text: str | None = None
     scrubbed_items: int = 0
     source_labels: dict = field(default_factory=dict)
+
+
+# Control characters except tab, newline and carriage return. PostgreSQL refuses NUL in text and in JSON
+# (one NUL failed a whole COPY), and none of the others belongs in a key, a path or a report.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_TEXT_FIELDS = (
+    "patient_key",
+    "study_key",
+    "image_key",
+    "sex",
+    "accession",
+    "view_position",
+    "modality",
+    "photometric",
+    "series_uid",
+    "content_sha256",
+    "original",
+    "source_path",
+    "render_status",
+    "report_text",
+)
+
+
+def strip_control_characters(text: str) -> str:
+    """`text` without control characters other than tab, newline and carriage return."""
+    return _CONTROL.sub("", text)
+
+
+def _strip_controls(items: list[IngestItem]) -> None:
+    """Strip control characters from every text value of the items, in place.
+
+    The values that can come from outside are joined for the whole batch and searched once (about 1 µs per
+    item, a few percent of an import row); only when the batch holds a control character is every item
+    cleaned field by field. The other fields are normalised from fixed tables (sex, view), come from DICOM
+    headers already cleaned by curation.dicomio (modality, photometric) or are built here from the keys
+    (storage names); they are cleaned too whenever the batch is.
+    """
+    label_keys: set = set()
+    for i in items:
+        if i.source_labels:
+            label_keys.update(i.source_labels)
+    joined = "".join(
+        [
+            f"{i.patient_key}{i.study_key}{i.image_key}{i.accession}{i.series_uid}{i.source_path}{i.report_text or ''}"
+            for i in items
+        ]
+    )
+    if _CONTROL.search(joined) or _CONTROL.search("".join(map(str, label_keys))):
+        for i in items:
+            _strip_item(i)
+
+
+def _strip_item(item: IngestItem) -> None:
+    for name in _TEXT_FIELDS:
+        value = getattr(item, name)
+        if isinstance(value, str):
+            setattr(item, name, _CONTROL.sub("", value))
+    if item.source_labels:
+        item.source_labels = {
+            _CONTROL.sub("", str(k)): _CONTROL.sub("", v) if isinstance(v, str) else v
+            for k, v in item.source_labels.items()
+        }
 
 
 @dataclass(slots=True)
@@ -148,6 +212,9 @@ class PipelinedWriter:
     """Manifest batches on PostgreSQL: this thread parses and plans batch N+1 while a writer thread, on
     its own connection, commits batch N (one transaction per batch, in order). Python and the
     database then work at the same time instead of taking turns.
+
+    A batch counts once it has committed: its `on_commit` callback runs on the submitting thread, at a
+    later `submit` or at `close`, never for a batch whose transaction failed.
     """
 
     def __init__(self, project: Project, dataset: str, cache: ImportCache):
@@ -157,6 +224,8 @@ class PipelinedWriter:
         self.project, self.dataset, self.cache = project, dataset, cache
         self.queue: queue.Queue = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
+        # (on_commit, outcome) of committed batches, appended by the writer thread, drained by this one.
+        self.committed: deque = deque()
         self.thread = threading.Thread(target=self._run, name="import-writer", daemon=True)
         self.thread.start()
 
@@ -165,20 +234,34 @@ class PipelinedWriter:
         # Inside an outer transaction (tests) a second connection could not see its rows.
         return connection.vendor == "postgresql" and not connection.in_atomic_block
 
-    def submit(self, items: list[IngestItem]) -> BatchOutcome:
+    def submit(self, items: list[IngestItem], on_commit=None) -> BatchOutcome:
+        """Plan a batch and queue it for writing; return its planned outcome (not yet committed).
+
+        `on_commit(outcome)` is called on this thread once the batch's transaction has committed.
+        """
+        self.report_committed()
         self._raise_if_failed()
         sink = DeferredSink()
         added = {"image_keys": set(), "hashes": set(), "patients": {}, "studies": {}, "reported": set()}
         outcome = _write(self.project, self.dataset, items, self.cache, added, sink)
         # Optimistic: a failed batch fails the whole job, and a re-run rebuilds the cache from the database.
         self.cache.merge(added)
-        self.queue.put(sink)
+        self.queue.put((sink, on_commit, outcome))
         return outcome
 
     def close(self) -> None:
+        """Wait for the queued batches; report the committed ones, then raise if one failed."""
         self.queue.put(None)
         self.thread.join()
+        self.report_committed()
         self._raise_if_failed()
+
+    def report_committed(self) -> None:
+        """Run the `on_commit` callbacks of the batches committed since the last call, in order."""
+        while self.committed:
+            on_commit, outcome = self.committed.popleft()
+            if on_commit is not None:
+                on_commit(outcome)
 
     def _raise_if_failed(self) -> None:
         if self.error is not None:
@@ -189,17 +272,20 @@ class PipelinedWriter:
 
         try:
             while True:
-                sink = self.queue.get()
-                if sink is None:
+                job = self.queue.get()
+                if job is None:
                     return
                 if self.error is not None:
                     continue  # keep draining so the producer never blocks
+                sink, on_commit, outcome = job
                 try:
                     with transaction.atomic():
                         _fast_commit_settings()
                         sink.apply()
                 except BaseException as exc:  # reported to the producer on its next submit or close
                     self.error = exc
+                else:
+                    self.committed.append((on_commit, outcome))
         finally:
             connections.close_all()
 
@@ -221,6 +307,7 @@ def write_batch(
 
 def _write(project, dataset, items, cache: ImportCache, added: dict, sink: DirectSink) -> BatchOutcome:
     outcome = BatchOutcome()
+    _strip_controls(items)  # before the duplicate check, so a key with a stray NUL matches its clean twin
     fresh: list[IngestItem] = []
     for item in items:
         digest = item.content_sha256

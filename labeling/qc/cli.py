@@ -6,8 +6,9 @@ import csv
 from pathlib import Path
 
 from .bank import build_bank, load_bank, save_bank
-from .io import ChexmaskRow, iter_bitmask_folder, read_chexmask_csv
+from .io import SIZE_INFERRED_FLAG, ChexmaskRow, read_chexmask_csv, read_label_png
 from .pipeline import QcConfig, qc_mask_set
+from .rle import MASK_MAX_PIXELS
 from .shapes import MaskInputError
 
 QC_COLUMNS = (
@@ -20,10 +21,18 @@ QC_COLUMNS = (
 )
 
 
-def qc_chexmask_csv(csv_path, bank, output_path, config: QcConfig | None = None, image_sizes=None) -> dict:
+def qc_chexmask_csv(
+    csv_path,
+    bank,
+    output_path,
+    config: QcConfig | None = None,
+    image_sizes=None,
+    max_pixels: int | None = MASK_MAX_PIXELS,
+) -> dict:
     """QC every row of a CheXmask CSV against a bank (object or path); write one output row per input row.
 
-    Rows that cannot be read get decision `error` and the reason in `flags`. Returns counts per decision.
+    Rows that cannot be read (or are over `max_pixels`) get decision `error` and the reason in `flags`. Rows
+    with blank Height/Width are judged on CheXmask's 1024² grid and flagged so. Returns counts per decision.
     """
     bank = load_bank(bank) if isinstance(bank, (str, Path)) else bank
     counts = {"accept": 0, "review": 0, "reject": 0, "error": 0}
@@ -32,14 +41,17 @@ def qc_chexmask_csv(csv_path, bank, output_path, config: QcConfig | None = None,
     with open(output_path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(QC_COLUMNS)
-        for item in read_chexmask_csv(csv_path, image_sizes=image_sizes):
+        for item in read_chexmask_csv(csv_path, image_sizes=image_sizes, max_pixels=max_pixels):
             if isinstance(item, ChexmaskRow):
                 try:
                     report = qc_mask_set(item.masks, bank, config)
                 except MaskInputError as exc:
                     item_error = str(exc)
+                except MemoryError:
+                    item_error = "not enough memory to judge this row's masks"
                 else:
                     est = report.estimated_dice
+                    flags = ([SIZE_INFERRED_FLAG] if item.size_inferred else []) + list(report.reasons)
                     writer.writerow(
                         [
                             item.image_id,
@@ -47,7 +59,7 @@ def qc_chexmask_csv(csv_path, bank, output_path, config: QcConfig | None = None,
                             est.get("lungs", 0.0),
                             est.get("heart", 0.0),
                             report.decision,
-                            "; ".join(report.reasons),
+                            "; ".join(flags),
                         ]
                     )
                     counts[report.decision] += 1
@@ -65,7 +77,15 @@ def iter_trusted_masks(source):
     source = Path(source)
     errors: list = []
     if source.is_dir():
-        return iter_bitmask_folder(source), errors
+
+        def pngs():
+            for path in sorted(source.glob("*.png")):
+                try:
+                    yield path.stem, read_label_png(path)
+                except (OSError, ValueError, MemoryError) as exc:
+                    errors.append((path.stem, f"unreadable label PNG ({exc})"))
+
+        return pngs(), errors
 
     def rows():
         for item in read_chexmask_csv(source):

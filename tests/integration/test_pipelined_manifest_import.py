@@ -45,7 +45,7 @@ def test_pipelined_nih_import_writes_every_batch_once(tmp_path, monkeypatch):
     used = []
     real_submit = ingest_writer.PipelinedWriter.submit
     monkeypatch.setattr(
-        ingest_writer.PipelinedWriter, "submit", lambda self, b: used.append(len(b)) or real_submit(self, b)
+        ingest_writer.PipelinedWriter, "submit", lambda self, b, **kw: used.append(len(b)) or real_submit(self, b, **kw)
     )
     # When it is imported twice
     first = ingest.import_from_cli("nihproj", "nih", str(root))

@@ -2,6 +2,7 @@
 
 import json
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from labeling.qc.bank import BankError
@@ -10,7 +11,11 @@ from labeling.qc.pipeline import QcConfig
 
 
 class Command(BaseCommand):
-    help = "Estimate mask quality for every row of a CheXmask CSV and write id, estimated Dice, decision, flags."
+    help = (
+        "Estimate mask quality for every row of a CheXmask CSV and write id, estimated Dice, decision, flags. "
+        "Rows with blank Height/Width are read on CheXmask's 1024x1024 grid and flagged 'size inferred'; "
+        "unreadable or oversized rows are written with decision 'error'."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--chexmask", required=True, help="CheXmask CSV (RLE columns Right Lung, Left Lung, Heart)")
@@ -22,7 +27,13 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         config = QcConfig(review_below=options["review_below"], reject_below=options["reject_below"])
         try:
-            summary = qc_chexmask_csv(options["chexmask"], options["reference_bank"], options["output"], config)
+            summary = qc_chexmask_csv(
+                options["chexmask"],
+                options["reference_bank"],
+                options["output"],
+                config,
+                max_pixels=settings.MASK_MAX_PIXELS,
+            )
         except (BankError, OSError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(json.dumps(summary))
