@@ -9,11 +9,23 @@ from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
-from curation.models import Dataset, Image, Role, Sex, Study, View
-from curation.permissions import Action, get_project, role_in
-from curation.services import ingest
+from curation import jobkinds
+from curation.errors import Conflict
+from curation.models import Dataset, Image, Sex, Study, View
+from curation.permissions import Action, get_project
+from curation.services import ingest, uploads
 from curation.services import jobs as job_services
-from curation.services.studies import StudyFilters, keyset_page, patient_timeline, source_label_names, study_queryset
+from curation.services.studies import (
+    MINED_STATUSES,
+    StudyFilters,
+    keyset_page,
+    mined_label_names,
+    parse_id,
+    patient_timeline,
+    source_label_names,
+    study_queryset,
+)
+from labeling.models import Decision
 from nlp.models import LabelingRun, MinedLabel
 
 from .label_views import highlight
@@ -46,6 +58,9 @@ def study_list(request, slug):
             "views": [v for v in View.choices if v[0]],
             "sexes": [s for s in Sex.choices if s[0]],
             "labels": source_label_names(project),
+            "mined_labels": mined_label_names(project),
+            "mined_statuses": MINED_STATUSES,
+            "decisions": Decision.choices,
         },
     )
 
@@ -53,12 +68,12 @@ def study_list(request, slug):
 @login_required
 def study_detail(request, slug, study_id):
     project = get_project(request.user, slug, Action.VIEW_STUDIES)
-    study = get_object_or_404(Study.objects.select_related("patient"), project=project, pk=study_id)
+    study = get_object_or_404(Study.objects.select_related("patient"), project=project, pk=parse_id(study_id))
     images = list(study.images.order_by("pk"))
     report = getattr(study, "report", None)
     runs = LabelingRun.objects.filter(project=project)
-    run_id = request.GET.get("run", "")
-    run = runs.filter(pk=int(run_id)).first() if run_id.isdigit() else runs.first()
+    run_id = parse_id(request.GET.get("run"))
+    run = runs.filter(pk=run_id).first() if run_id is not None else runs.first()
     mined = list(MinedLabel.objects.filter(run=run, study=study).order_by("-priority", "label")) if run else []
     evidence = [item for label in mined for item in label.evidence]
     return render(
@@ -87,8 +102,12 @@ def patient_detail(request, slug, pseudo_id):
 
 @login_required
 def import_page(request, slug):
-    project = get_project(request.user, slug, Action.IMPORT_STUDIES)
-    is_admin = role_in(request.user, project) == Role.ADMIN
+    """The import form. Who may use it, and from where, is the `ingest.import` kind's start actions."""
+    project = get_project(request.user, slug, Action.VIEW_PROJECT)
+    kind = jobkinds.get("ingest.import")
+    origins = kind.startable_origins(request.user, project)
+    if not origins:
+        kind.start_action("upload").check(request.user, project)  # the 403 with the rule's own words
     if request.method == "POST":
         source = request.POST.get("source", "")
         params = {"source": source}
@@ -97,22 +116,28 @@ def import_page(request, slug):
             if mapping:
                 try:
                     params["mapping"] = json.loads(mapping)
-                except json.JSONDecodeError as exc:
-                    raise ValidationError({"mapping": f"The mapping is not valid JSON: {exc}"}) from exc
+                except (json.JSONDecodeError, RecursionError) as exc:
+                    raise ValidationError({"mapping": "The mapping is not valid JSON."}) from exc
             upload = request.FILES.get("file")
             if upload:
-                ingest.clean_import_params({**params, "upload": f"projects/{slug}/uploads/x.zip"}, project)
-                params["upload"] = ingest.save_upload(request.user, project, upload, upload.name)
-            elif request.POST.get("path"):
-                params["path"] = request.POST["path"]
-            job = job_services.start_job(request.user, project, "ingest.import", params)
-        except ValidationError as exc:
-            messages.error(request, "; ".join(exc.messages))
+                job = uploads.start_job_with_upload(request.user, project, "ingest.import", params, upload)
+            else:
+                if request.POST.get("path"):
+                    params["path"] = request.POST["path"]
+                job = job_services.start_job(request.user, project, "ingest.import", params)
+        except (ValidationError, Conflict) as exc:
+            messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
         else:
             messages.success(request, f"Import started as job #{job.pk}.")
             return redirect("frontend:job-detail", slug=project.slug, job_id=job.pk)
     return render(
         request,
         "frontend/import.html",
-        {"project": project, "sources": Dataset.choices, "is_admin": is_admin, "roots": ingest.allowed_roots()},
+        {
+            "project": project,
+            "sources": Dataset.choices,
+            "can_upload": "upload" in origins,
+            "can_use_server_folders": "path" in origins,
+            "roots": ingest.allowed_roots() if "path" in origins else [],
+        },
     )

@@ -8,8 +8,11 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from curation.api.pagination import CheckedCursorMixin, checked_id
+from curation.api.study_views import LABEL_NAME_SCHEMA
 from curation.api.views import ProjectScopedMixin
 from curation.permissions import Action
+from curation.services.studies import MAX_ID, TRUE_WORDS, bounded_int, label_name, one_of
 
 from . import services
 from .models import LabelingRun, MinedLabel
@@ -56,7 +59,7 @@ class MinedLabelSerializer(serializers.ModelSerializer):
         ]
 
 
-class ReviewOrderPagination(CursorPagination):
+class ReviewOrderPagination(CheckedCursorMixin, CursorPagination):
     """Most doubtful first; the id breaks ties so pages are stable."""
 
     ordering = ("-priority", "id")
@@ -78,8 +81,11 @@ class RunDetailView(ProjectScopedMixin, APIView):
 
     @extend_schema(responses=RunSerializer)
     def get(self, request, slug, run_id):
-        run = get_object_or_404(LabelingRun, project=self.project, pk=run_id)
+        run = get_object_or_404(LabelingRun, project=self.project, pk=checked_id(run_id))
         return Response(RunSerializer(run).data)
+
+
+LABEL_STATUSES = ("positive", "negative", "uncertain", "not_mentioned")
 
 
 class RunLabelListView(ProjectScopedMixin, generics.ListAPIView):
@@ -92,27 +98,28 @@ class RunLabelListView(ProjectScopedMixin, generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request, no run
             return MinedLabel.objects.none()
-        run = get_object_or_404(LabelingRun, project=self.project, pk=self.kwargs["run_id"])
         params = self.request.query_params
-        qs = (
-            services.changed_labels(run)
-            if params.get("changed") in ("1", "true")
-            else MinedLabel.objects.filter(run=run)
-        )
-        if label := params.get("label"):
+        # Every parameter is checked before the run is looked up: a bad one is a 400 whatever the run.
+        label = label_name(params.get("label"), "label")
+        status = one_of(params.get("status"), "status", LABEL_STATUSES)
+        changed = one_of((params.get("changed") or "").lower(), "changed", TRUE_WORDS)
+        study = bounded_int(params.get("study"), "study", 1, MAX_ID, "a study id")
+        run = get_object_or_404(LabelingRun, project=self.project, pk=checked_id(self.kwargs["run_id"]))
+        qs = services.changed_labels(run) if TRUE_WORDS.get(changed) else MinedLabel.objects.filter(run=run)
+        if label:
             qs = qs.filter(label=label)
-        if (status := params.get("status")) is not None and status != "":
+        if status:
             qs = qs.filter(status="" if status == "not_mentioned" else status)
-        if study := params.get("study"):
-            qs = qs.filter(study_id=study) if study.isdigit() else qs.none()
+        if study is not None:
+            qs = qs.filter(study_id=study)
         return qs.select_related("study")
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("label", str),
-            OpenApiParameter("status", str),
-            OpenApiParameter("changed", bool),
-            OpenApiParameter("study", int),
+            OpenApiParameter("label", LABEL_NAME_SCHEMA, description="one label (e.g. Effusion)"),
+            OpenApiParameter("status", str, enum=list(LABEL_STATUSES)),
+            OpenApiParameter("changed", bool, description="only labels that differ from the previous run"),
+            OpenApiParameter("study", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description="a study id"),
         ]
     )
     def get(self, request, *args, **kwargs):

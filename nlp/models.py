@@ -46,7 +46,9 @@ class MinedLabel(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "study", "label"], name="minedlabel_unique")]
         indexes = [
             models.Index(fields=["run", "-priority", "id"], name="minedlabel_review_order"),
-            models.Index(fields=["run", "label", "status"], name="minedlabel_label_status"),
+            # The labels list filtered by label or by status, in review order: one index walk, no sort.
+            models.Index(fields=["run", "label", "-priority", "id"], name="minedlabel_label_order"),
+            models.Index(fields=["run", "status", "-priority", "id"], name="minedlabel_status_order"),
             models.Index(fields=["study", "run"], name="minedlabel_study"),
         ]
 

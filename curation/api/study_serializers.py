@@ -2,8 +2,10 @@
 
 from django.urls import reverse
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
 
 from ..models import Image, PseudonymMap, Study
+from .parsers import depth_exceeds, loads_bounded, too_deep_message
 
 
 class ImageSerializer(serializers.ModelSerializer):
@@ -96,8 +98,24 @@ class PseudonymSerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "original", "pseudonym", "date_offset_days", "created_at"]
 
 
+class BoundedJSONField(serializers.JSONField):
+    """A JSON value, or JSON text (as a form field sends it), nested at most parsers.MAX_DEPTH deep."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str | bytes):
+            try:
+                data = loads_bounded(data)
+            except ParseError as exc:
+                raise serializers.ValidationError(str(exc.detail)) from exc
+            except ValueError as exc:
+                raise serializers.ValidationError(f"Not valid JSON: {exc}") from exc
+        elif depth_exceeds(data):
+            raise serializers.ValidationError(too_deep_message())
+        return super().to_internal_value(data)
+
+
 class ImportStartSerializer(serializers.Serializer):
     source = serializers.CharField()
     file = serializers.FileField(required=False, help_text="a .zip archive (admins and curators)")
     path = serializers.CharField(required=False, help_text="a server folder under IMPORT_ALLOWED_ROOTS (admins)")
-    mapping = serializers.JSONField(required=False, help_text="generic CSV column mapping")
+    mapping = BoundedJSONField(required=False, help_text="generic CSV column mapping (an object, or its JSON text)")

@@ -1,15 +1,77 @@
-"""Reading studies for the browser and the API: filters, keyset pages, a patient's timeline."""
+"""Reading studies for the browser and the API: validated filters, keyset pages, a patient's timeline.
+
+Every filter value comes from an allow-list or is range-checked before it reaches the ORM, and every filter
+on another table is an EXISTS probe, so a page costs the same on 10^6 studies as on 10^3.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models.fields.json import KeyTransform
 
-from ..models import Image, Project, Report, Study
+from labeling.models import Decision, QcResult
+from nlp.models import LabelingRun, MinedLabel
+
+from ..models import Dataset, Image, Project, Report, Sex, Study, View
 
 PAGE_SIZE = 50
+# Database ids are signed 64-bit integers: anything outside is no id at all (and would overflow the driver).
+MAX_ID = 2**63 - 1
+MAX_AGE = 150
+MAX_LABEL_LENGTH = 100
+MINED_STATUSES = ("positive", "negative", "uncertain")
+TRUE_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+# Label names are data, never part of a lookup: letters, digits, spaces and a little punctuation that the
+# datasets' own names use ("Pleural_Thickening", "Support Devices", Open-i's "Pulmonary Disease, Chronic
+# Obstructive"). A double underscore is refused outright: it is how ORM lookups are spelled.
+_LABEL_NAME = re.compile(r"[\w ,.()'/+-]+")
+
+
+def _lookup_names() -> frozenset[str]:
+    """Every ORM lookup and transform a JSON key could be mistaken for (`in`, `regex`, `contains`, `isnull`...)."""
+    from django.db.models import JSONField
+
+    return frozenset(name.lower() for name in {*JSONField.get_lookups(), *KeyTransform.get_lookups()})
+
+
+def label_name(raw: str, field: str) -> str:
+    """A label name from user input, stripped; raises ValidationError unless it is a plain name."""
+    name = (raw or "").strip()
+    if not name:
+        return ""
+    if name.lower() in _lookup_names():
+        # Harmless now (names are data, never lookups), but no dataset has such a label: refuse it plainly.
+        raise ValidationError({field: f"Give a label name, not the query lookup {name!r}."})
+    if len(name) > MAX_LABEL_LENGTH or "__" in name or not _LABEL_NAME.fullmatch(name):
+        raise ValidationError(
+            {field: f"Give a label name (letters, digits, spaces, _ - / , . ( ) ', at most {MAX_LABEL_LENGTH})."}
+        )
+    return name
+
+
+def bounded_int(raw, field: str, low: int, high: int, what: str = "a whole number") -> int | None:
+    """An optional integer parameter within [low, high]; None when absent; ValidationError otherwise."""
+    text = str(raw if raw is not None else "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()):
+        raise ValidationError({field: f"Give {what}."})
+    if len(text) > 19 or not low <= int(text) <= high:
+        raise ValidationError({field: f"Give {what} from {low} to {high}."})
+    return int(text)
+
+
+def one_of(raw, field: str, allowed) -> str:
+    """An optional parameter that must be one of `allowed` (an allow-list); "" when absent."""
+    value = str(raw if raw is not None else "").strip()
+    if value and value not in allowed:
+        raise ValidationError({field: f"Give one of: {', '.join(sorted(allowed))}."})
+    return value
 
 
 @dataclass
@@ -21,32 +83,67 @@ class StudyFilters:
     age_max: int | None = None
     has_report: bool | None = None
     label: str = ""  # a source label that is positive (1) in the dataset's own labels
+    mined_label: str = ""  # a label mined from the report, in the project's latest successful run
+    mined_status: str = ""  # with mined_label: that label's status; alone: any label with this status
+    qc_decision: str = ""  # the decision of the newest QC result of one of the study's images
 
     @classmethod
     def from_query(cls, query) -> StudyFilters:
-        def number(name):
-            raw = (query.get(name) or "").strip()
-            if not raw:
-                return None
-            if not raw.isdigit():
-                raise ValidationError({name: "Give a whole number of years."})
-            return int(raw)
+        """Filters from a query string; raises ValidationError (all bad parameters at once) on bad input."""
+        errors: dict[str, list[str]] = {}
+        values = {}
 
-        has_report = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}.get(
-            (query.get("has_report") or "").lower()
-        )
-        return cls(
-            dataset=query.get("dataset", "") or "",
-            view=query.get("view", "") or "",
-            sex=query.get("sex", "") or "",
-            age_min=number("age_min"),
-            age_max=number("age_max"),
-            has_report=has_report,
-            label=(query.get("label") or "").strip(),
-        )
+        def take(name, parse):
+            try:
+                values[name] = parse()
+            except ValidationError as exc:
+                for field, messages in exc.message_dict.items():
+                    errors.setdefault(field, []).extend(messages)
+
+        def years(name):
+            return bounded_int(query.get(name), name, 0, MAX_AGE, "a whole number of years")
+
+        def has_report():
+            raw = (query.get("has_report") or "").strip().lower()
+            if raw and raw not in TRUE_WORDS:
+                raise ValidationError({"has_report": "Give true or false."})
+            return TRUE_WORDS.get(raw)
+
+        take("dataset", lambda: one_of(query.get("dataset"), "dataset", Dataset.values))
+        take("view", lambda: one_of(query.get("view"), "view", [v for v in View.values if v]))
+        take("sex", lambda: one_of(query.get("sex"), "sex", [v for v in Sex.values if v]))
+        take("age_min", lambda: years("age_min"))
+        take("age_max", lambda: years("age_max"))
+        take("has_report", has_report)
+        take("label", lambda: label_name(query.get("label"), "label"))
+        take("mined_label", lambda: label_name(query.get("mined_label"), "mined_label"))
+        take("mined_status", lambda: one_of(query.get("mined_status"), "mined_status", MINED_STATUSES))
+        take("qc_decision", lambda: one_of(query.get("qc_decision"), "qc_decision", Decision.values))
+        if errors:
+            raise ValidationError(errors)
+        return cls(**values)
+
+    @property
+    def active(self) -> bool:
+        return any(value not in ("", None) for value in vars(self).values())
+
+
+def latest_successful_run(project: Project) -> LabelingRun | None:
+    """The run whose labels the study filters read: the newest complete one, in any label space."""
+    return LabelingRun.objects.filter(project=project, complete=True).order_by("-id").first()
+
+
+def positive_source_label(label: str):
+    """Reports whose dataset labels have `label` = 1; the name is data, never part of a lookup."""
+    if connection.vendor == "postgresql":
+        # JSON containment, served by the GIN (jsonb_path_ops) index of migration curation 0006.
+        return Report.objects.filter(source_labels__contains={label: 1})
+    # SQLite has no JSON containment: compare the key's value instead.
+    return Report.objects.alias(label_value=KeyTransform(label, "source_labels")).filter(label_value=1)
 
 
 def study_queryset(project: Project, filters: StudyFilters) -> QuerySet[Study]:
+    """The project's studies matching every filter (unordered: callers page by id)."""
     qs = Study.objects.filter(project=project).select_related("patient")
     if filters.dataset:
         qs = qs.filter(dataset=filters.dataset)
@@ -58,18 +155,43 @@ def study_queryset(project: Project, filters: StudyFilters) -> QuerySet[Study]:
         qs = qs.filter(age_years__lte=filters.age_max)
     if filters.has_report is not None:
         qs = qs.filter(has_report=filters.has_report)
+    # EXISTS, never a JOIN + DISTINCT: each filter is one index probe per candidate study.
     if filters.view:
-        # EXISTS, not a JOIN + DISTINCT: stays cheap when studies have many images.
         qs = qs.filter(Exists(Image.objects.filter(study=OuterRef("pk"), view_position=filters.view)))
     if filters.label:
-        qs = qs.filter(Exists(Report.objects.filter(study=OuterRef("pk"), **{f"source_labels__{filters.label}": 1})))
+        qs = qs.filter(Exists(positive_source_label(filters.label).filter(study=OuterRef("pk"))))
+    if filters.mined_label or filters.mined_status:
+        run = latest_successful_run(project)
+        if run is None:
+            return qs.none()
+        mined = MinedLabel.objects.filter(run_id=run.pk, study=OuterRef("pk"))
+        if filters.mined_label:
+            mined = mined.filter(label=filters.mined_label, status=filters.mined_status or "positive")
+        else:
+            mined = mined.filter(status=filters.mined_status)
+        qs = qs.filter(Exists(mined))
+    if filters.qc_decision:
+        newer = QcResult.objects.filter(image_id=OuterRef("image_id"), id__gt=OuterRef("id"))
+        latest_with_decision = QcResult.objects.filter(
+            image__study=OuterRef("pk"), decision=filters.qc_decision
+        ).filter(~Exists(newer))
+        qs = qs.filter(Exists(latest_with_decision))
     return qs
+
+
+def parse_id(raw) -> int | None:
+    """An id from a query string or URL, or None when it is malformed or cannot be a row id."""
+    text = str(raw or "").strip()
+    if text.isascii() and text.isdigit() and len(text) <= 19 and 1 <= int(text) <= MAX_ID:
+        return int(text)
+    return None
 
 
 def keyset_page(qs: QuerySet, before: str | None, size: int = PAGE_SIZE) -> tuple[list, int | None]:
     """One page ordered by descending id, starting below `before`; returns the next `before` value."""
-    if before and before.isdigit():
-        qs = qs.filter(pk__lt=int(before))
+    start = parse_id(before)  # a malformed cursor starts at the top
+    if start is not None:
+        qs = qs.filter(pk__lt=start)
     rows = list(qs.order_by("-pk")[: size + 1])
     next_before = rows[size - 1].pk if len(rows) > size else None
     return rows[:size], next_before
@@ -78,9 +200,16 @@ def keyset_page(qs: QuerySet, before: str | None, size: int = PAGE_SIZE) -> tupl
 def source_label_names(project: Project, limit: int = 500) -> list[str]:
     """Label names seen in the project's native labels (from a sample: cheap on 10^6 studies)."""
     names: set[str] = set()
-    for labels in Report.objects.filter(study__project=project).values_list("source_labels", flat=True)[:limit]:
+    sample = Report.objects.filter(study__project=project).order_by().values_list("source_labels", flat=True)[:limit]
+    for labels in sample:
         names.update(labels or {})
     return sorted(names)
+
+
+def mined_label_names(project: Project) -> list[str]:
+    """Label names of the latest successful run (from its stats: no scan of the labels)."""
+    run = latest_successful_run(project)
+    return sorted((run.stats or {}) if run else {})
 
 
 def patient_timeline(project: Project, pseudo_id: str):
