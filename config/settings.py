@@ -5,6 +5,7 @@ set except DJANGO_DEBUG=1) is SQLite under var/ with tasks run in-process.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -44,10 +45,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "csp",
     "curation",
     "labeling",
     "nlp",
@@ -56,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "curation.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -64,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: it turns a flagged sign-in lockout into the 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -176,7 +181,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 7200))}
+# Redis redelivers a message nobody acknowledged after this long; every task's time limit stays below it
+# (a system check says so), and a job's claim refuses a second runner while the first one's heartbeat is fresh.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 7 * 3600))}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -184,10 +191,21 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first so that anonymous API calls get 401 with a WWW-Authenticate header.
-        "rest_framework.authentication.TokenAuthentication",
+        "curation.api.auth.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON nested more than 64 deep is a 400 (curation.api.parsers), not a RecursionError.
+    "DEFAULT_PARSER_CLASSES": [
+        "curation.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # The browsable API for people signed in with their session; it hides the forms they may not use.
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "curation.api.renderers.BrowsableAPIRenderer",
+    ],
     "DEFAULT_PAGINATION_CLASS": "curation.api.pagination.IdCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -217,11 +235,57 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SILENCED_SYSTEM_CHECKS = ["security.W021"] if not SECURE_HSTS_PRELOAD else []
 
+# --- Sign-in, API tokens and Content-Security-Policy -------------------------------------------
+# Failed sign-ins (login page and POST /api/auth/token/) are counted in the database by django-axes, per
+# account and client address, and per account from anywhere; see curation/signin.py and the README.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out attempt before the password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "curation.signin.TieredDatabaseHandler"
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", 5))  # per account and client address
+AXES_ACCOUNT_FAILURE_LIMIT = int(os.environ.get("AXES_ACCOUNT_FAILURE_LIMIT", 20))  # per account, any address
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", 15)))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a success clears that client's own failures, never other addresses' counts
+AXES_CLIENT_IP_CALLABLE = "curation.signin.client_ip"
+AXES_LOCKOUT_CALLABLE = "curation.signin.lockout_response"
+# Masked in the attempt records and logs axes keeps (it stores the POST body of a failure): the password page's
+# fields too, whose wrong-old-password failures are counted.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "old_password", "new_password1", "new_password2"]
+# Only a proxy we run may name the client: X-Forwarded-For is read only with DJANGO_BEHIND_PROXY=1, taking the
+# entry DJANGO_PROXY_COUNT places from the right (the one our outermost proxy appended).
+SIGNIN_BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY")
+SIGNIN_PROXY_COUNT = int(os.environ.get("DJANGO_PROXY_COUNT", 1))
+
+# No inline script or style anywhere; /api/docs/ (Swagger UI) loads its init script from a URL and only adds
+# inline style (config/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+    }
+}
+
 # --- Import ---------------------------------------------------------------------------------
 # Server-side folders that admins may import from (comma-separated). Every worker must see them at
 # the same path (a shared mount); uploads go through storage instead.
 IMPORT_ALLOWED_ROOTS = env_list("IMPORT_ALLOWED_ROOTS")
 IMPORT_MAX_UPLOAD_BYTES = int(os.environ.get("IMPORT_MAX_UPLOAD_BYTES", 4 * 1024**3))
+# An uploaded archive holds raw PHI: it is deleted when its import succeeds; after a failure it is kept
+# this long so the job can be re-run, then deleted.
+IMPORT_KEEP_FAILED_UPLOADS_HOURS = float(os.environ.get("IMPORT_KEEP_FAILED_UPLOADS_HOURS", 24))
+# Size limits on job parameters (the mapping of a generic CSV, thresholds, names): a job row and its
+# audit event must stay small whatever a client sends.
+JOB_PARAMS_MAX_BYTES = int(os.environ.get("JOB_PARAMS_MAX_BYTES", 16 * 1024))
 IMPORT_MAX_FILE_BYTES = int(os.environ.get("IMPORT_MAX_FILE_BYTES", 512 * 1024**2))
 IMPORT_ZIP_LIMITS = {
     "max_members": int(os.environ.get("IMPORT_ZIP_MAX_MEMBERS", 200_000)),
@@ -236,7 +300,24 @@ IMPORT_DICOM_BATCH = int(os.environ.get("IMPORT_DICOM_BATCH", 100))
 JOB_ERROR_LIMIT = 200  # errors kept per job row; the total is still counted
 # A queued/running job whose row has not changed for this long may be re-run (its worker is gone).
 JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", 300))
+# A running job (or chunk) beats its heartbeat this often, even inside a long item.
+JOB_HEARTBEAT_SECONDS = int(os.environ.get("JOB_HEARTBEAT_SECONDS", 30))
+# Passing database or storage errors: a job or chunk is tried this many times, waiting base × 2^n seconds.
+JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", 4))
+JOB_RETRY_BASE_DELAY = int(os.environ.get("JOB_RETRY_BASE_DELAY", 10))
+JOB_RETRY_MAX_DELAY = int(os.environ.get("JOB_RETRY_MAX_DELAY", 600))
+# Items per chunk of a fanned-out job (QC, mining, rendering): small enough to spread over workers and
+# to retry cheaply, large enough that the per-chunk overhead stays small.
+JOB_CHUNK_ITEMS = int(os.environ.get("JOB_CHUNK_ITEMS", 500))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# --- Input limits (issue 9) ------------------------------------------------------------------
+# Pixel counts, checked from headers before anything is decoded or allocated: a few hundred bytes can
+# claim a 30000² image or a 200000² mask. Over the limit is a per-item error; the rest of the job goes on.
+# Images: DICOM rows x columns x frames, PNG/JPEG width x height (100 MP is 10000², a chest film is ~9 MP).
+IMAGE_MAX_PIXELS = int(os.environ.get("IMAGE_MAX_PIXELS", 100_000_000))
+# Imported masks (CheXmask and COCO RLE, polygons, label and organ PNGs): height x width.
+MASK_MAX_PIXELS = int(os.environ.get("MASK_MAX_PIXELS", 50_000_000))
 
 LOGGING = {
     "version": 1,

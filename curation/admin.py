@@ -9,19 +9,49 @@ from .models import AuditEvent, Job, Membership, Project, User
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     fieldsets = BaseUserAdmin.fieldsets + (("Profile", {"fields": ("display_name",)}),)
+    actions = ["deactivate_and_revoke_tokens"]
+
+    @admin.action(description="Deactivate and revoke their API tokens")
+    def deactivate_and_revoke_tokens(self, request, queryset):
+        from .services.accounts import deactivate_user
+
+        revoked = sum(deactivate_user(request.user, user) for user in queryset)
+        self.message_user(request, f"Deactivated {queryset.count()} user(s); revoked {revoked} token(s).")
 
 
-class MembershipInline(admin.TabularInline):
+class ReadOnlyAdminMixin:
+    """Projects and memberships change only through the services (audit trail, last-admin rule): the
+    operations admin shows them and changes nothing."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class MembershipInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Membership
     extra = 0
-    raw_id_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = fields
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["slug", "name", "created_at"]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["project", "user", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["project__slug", "user__username"]
 
 
 @admin.register(Job)

@@ -8,6 +8,6 @@ class CurationConfig(AppConfig):
     verbose_name = "Curation"
 
     def ready(self) -> None:
-        from . import dispatch, tasks  # noqa: F401 -- importing tasks registers the job kinds
+        from . import checks, dispatch, tasks  # noqa: F401 -- importing tasks registers the job kinds; checks register
 
         dispatch.announce_mode_once()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .middleware import current_request_id
-from .models import AuditEvent, Job, Membership, Project, User
+from .models import ApiToken, AuditEvent, Job, Membership, Project, Upload, User
 
 
 def _record(
@@ -146,15 +146,27 @@ def job_rerun(actor: User | None, job: Job, new_job: Job) -> AuditEvent:
     )
 
 
-def import_uploaded(actor: User | None, project: Project, storage_name: str, size: int) -> AuditEvent:
+def import_uploaded(actor: User | None, upload: Upload) -> AuditEvent:
     return _record(
         actor=actor,
         action="import.uploaded",
         obj_type="upload",
-        obj_id=storage_name.rsplit("/", 1)[-1],
-        obj_repr=storage_name,
-        project=project,
-        after={"size": size},
+        obj_id=upload.pk,
+        obj_repr=f"upload {upload.pk}",
+        project=upload.project,
+        after={"size": upload.size},
+    )
+
+
+def upload_deleted(actor: User | None, upload: Upload) -> AuditEvent:
+    return _record(
+        actor=actor,
+        action="import.upload_deleted",
+        obj_type="upload",
+        obj_id=upload.pk,
+        obj_repr=f"upload {upload.pk}",
+        project=upload.project,
+        after={"reason": upload.deleted_reason},
     )
 
 
@@ -168,4 +180,64 @@ def vocabulary_changed(actor: User | None, project: Project, before: dict, after
         project=project,
         before=before,
         after=after,
+    )
+
+
+# Account events belong to no project (project=None): staff read them in the operations admin.
+def _token_snapshot(token: ApiToken) -> dict:
+    return {
+        "user": token.user.username,
+        "name": token.name,
+        "prefix": token.prefix,
+        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+    }
+
+
+def token_created(actor: User | None, token: ApiToken) -> AuditEvent:
+    return _record(
+        actor=actor,
+        action="token.created",
+        obj_type="api_token",
+        obj_id=token.pk,
+        obj_repr=f"{token.user.username}: {token.name}",
+        after=_token_snapshot(token),
+    )
+
+
+def token_revoked(actor: User | None, token: ApiToken, reason: str) -> AuditEvent:
+    return _record(
+        actor=actor,
+        action="token.revoked",
+        obj_type="api_token",
+        obj_id=token.pk,
+        obj_repr=f"{token.user.username}: {token.name}",
+        before=_token_snapshot(token),
+        after={"reason": reason},
+    )
+
+
+def password_changed(actor: User | None, user: User) -> AuditEvent:
+    return _record(actor=actor, action="user.password_changed", obj_type="user", obj_id=user.pk, obj_repr=user.username)
+
+
+def user_deactivated(actor: User | None, user: User) -> AuditEvent:
+    return _record(
+        actor=actor,
+        action="user.deactivated",
+        obj_type="user",
+        obj_id=user.pk,
+        obj_repr=user.username,
+        before={"is_active": True},
+        after={"is_active": False},
+    )
+
+
+def lockout_reset(actor: User | None, username: str, attempts_cleared: int) -> AuditEvent:
+    return _record(
+        actor=actor,
+        action="signin.lockout_reset",
+        obj_type="user",
+        obj_id=username[:64],
+        obj_repr=username,
+        after={"attempts_cleared": attempts_cleared},
     )

@@ -80,6 +80,23 @@ def send(job: Job) -> None:
     transaction.on_commit(_send)
 
 
+def send_chunks(kind, job_id: int, indexes: list[int]) -> None:
+    """Queue the chunks of a fanned-out job: any worker on the kind's queue may take each one.
+    In-process (embedded mode) they run here, one after the other."""
+    from .jobrunner import run_chunk
+
+    if settings.JOBS_IN_PROCESS:
+        for index in indexes:
+            run_chunk(job_id, index)
+        return
+
+    def _send() -> None:
+        for index in indexes:
+            kind.chunk_task.apply_async(args=[job_id, index], queue=kind.queue)
+
+    transaction.on_commit(_send)
+
+
 class run_in_process:
     """Jobs sent from this thread inside the block run here, one after the other, when it ends
     (the CLI's and the demo's contract: "runs the same job in-process"). Jobs those jobs send

@@ -1,4 +1,9 @@
-"""The one permission module: which project role may do what. Every view and endpoint asks here.
+"""The one permission module: every action a user can take in a project, declared once.
+
+Each action is a `ProjectAction` object (Wagtail's action classes are the model): its `allowed()` decides
+whether a page shows the button, its `check()` is what the service calls before doing the work, and
+both read the same declaration. Job kinds declare who may start them (curation.jobkinds), per origin
+of their input (an upload, a server folder, nothing), as actions of the same class.
 
 Outsiders (not members) get 404 for anything inside a project, so project names do not leak;
 members whose role lacks the right get 403. Staff superusers run operations (Django admin,
@@ -7,6 +12,7 @@ project creation) but see project data only through a membership, like everyone 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from django.core.exceptions import PermissionDenied
@@ -29,10 +35,34 @@ class Action(StrEnum):
     CANCEL_JOBS = "jobs.cancel"
     VIEW_AUDIT = "audit.view"
     VIEW_STUDIES = "studies.view"
-    IMPORT_STUDIES = "studies.import"
+    # Reading files from the server's own disk (IMPORT_ALLOWED_ROOTS): every job kind that takes a
+    # server folder asks this on top of its own start roles.
+    USE_SERVER_FOLDERS = "server_folders.use"
     VIEW_PSEUDONYMS = "pseudonyms.view"
     VIEW_LABELS = "labels.view"
     EDIT_VOCABULARY = "vocabulary.edit"
+    EXPORT_DATA = "data.export"
+    REVIEW = "review.read"
+    SEND_BACK = "review.send_back"
+    ADJUDICATE = "review.adjudicate"
+
+
+@dataclass(frozen=True)
+class ProjectAction:
+    """One thing a user can do in a project, and the roles that may do it."""
+
+    name: str
+    label: str  # completes "Your role may not ..."
+    roles: frozenset[Role]
+
+    def allowed(self, user: User, project: Project) -> bool:
+        """Whether to show the button: the same rule `check()` enforces."""
+        role = role_in(user, project)
+        return role is not None and role in self.roles
+
+    def check(self, user: User, project: Project) -> None:
+        """Raise Http404 for outsiders and PermissionDenied for members without the right."""
+        check_roles(user, self.roles, project, self.label)
 
 
 RULES: dict[Action, frozenset[Role]] = {
@@ -46,12 +76,47 @@ RULES: dict[Action, frozenset[Role]] = {
     Action.CANCEL_JOBS: STAFF_ROLES,
     Action.VIEW_AUDIT: frozenset({Role.ADMIN}),
     Action.VIEW_STUDIES: ALL_ROLES,
-    Action.IMPORT_STUDIES: STAFF_ROLES,  # server folders: admins only (curation.services.ingest)
+    # A server folder can hold anything the web and worker processes can read: admins only.
+    Action.USE_SERVER_FOLDERS: frozenset({Role.ADMIN}),
     # The link back to real identities: admins only, and never in exports.
     Action.VIEW_PSEUDONYMS: frozenset({Role.ADMIN}),
     Action.VIEW_LABELS: ALL_ROLES,
     Action.EDIT_VOCABULARY: STAFF_ROLES,
+    # Bulk downloads of the project's data are for those who curate it.
+    Action.EXPORT_DATA: STAFF_ROLES,
+    # Reading in the review queues is a reader's work: viewers look but never decide.
+    Action.REVIEW: frozenset({Role.RADIOLOGIST, Role.CURATOR, Role.ADMIN}),
+    Action.SEND_BACK: STAFF_ROLES,
+    Action.ADJUDICATE: STAFF_ROLES,
 }
+
+_LABELS = {
+    Action.VIEW_PROJECT: "view this project",
+    Action.CHANGE_PROJECT: "change the project's settings",
+    Action.VIEW_MEMBERS: "view the members",
+    Action.MANAGE_MEMBERS: "manage the members",
+    Action.VIEW_JOBS: "view jobs",
+    Action.CANCEL_JOBS: "cancel jobs",
+    Action.VIEW_AUDIT: "read the audit trail",
+    Action.VIEW_STUDIES: "view studies",
+    Action.USE_SERVER_FOLDERS: "read server folders",
+    Action.VIEW_PSEUDONYMS: "read the pseudonym map",
+    Action.VIEW_LABELS: "view labels",
+    Action.EDIT_VOCABULARY: "edit the label vocabulary",
+    Action.EXPORT_DATA: "export the project's data",
+    Action.REVIEW: "read items in the review queues",
+    Action.SEND_BACK: "send review items back",
+    Action.ADJUDICATE: "adjudicate disagreeing reads",
+}
+
+ACTIONS: dict[Action, ProjectAction] = {
+    action: ProjectAction(name=action.value, label=_LABELS[action], roles=roles) for action, roles in RULES.items()
+}
+
+
+def action(name: Action) -> ProjectAction:
+    return ACTIONS[name]
+
 
 _CACHE_ATTR = "_project_roles"
 
@@ -67,19 +132,13 @@ def role_in(user: User, project: Project) -> Role | None:
     return cache[project.pk]
 
 
-def can(user: User, action: Action, project: Project) -> bool:
-    role = role_in(user, project)
-    return role is not None and role in RULES[action]
+def can(user: User, name: Action, project: Project) -> bool:
+    return ACTIONS[name].allowed(user, project)
 
 
-def can_any(user: User, roles: frozenset[Role], project: Project) -> bool:
-    role = role_in(user, project)
-    return role is not None and role in roles
-
-
-def check(user: User, action: Action, project: Project) -> None:
+def check(user: User, name: Action, project: Project) -> None:
     """Raise Http404 for outsiders and PermissionDenied for members without the right."""
-    check_roles(user, RULES[action], project, str(action))
+    ACTIONS[name].check(user, project)
 
 
 def check_roles(user: User, roles: frozenset[Role], project: Project, what: str) -> None:
@@ -97,12 +156,12 @@ def visible_projects(user: User) -> QuerySet[Project]:
     return Project.objects.filter(Exists(member))
 
 
-def get_project(user: User, slug: str, action: Action = Action.VIEW_PROJECT) -> Project:
-    """The project by slug if the user may do `action` there; 404 for outsiders, 403 otherwise."""
+def get_project(user: User, slug: str, name: Action = Action.VIEW_PROJECT) -> Project:
+    """The project by slug if the user may do `name` there; 404 for outsiders, 403 otherwise."""
     project = Project.objects.filter(slug=slug).first()
     if project is None:
         raise Http404("No such project.")
-    check(user, action, project)
+    check(user, name, project)
     return project
 
 
@@ -121,8 +180,8 @@ class ProjectPermission(BasePermission):
         if not request.user or not request.user.is_authenticated:
             return False
         actions = getattr(view, "project_actions", {})
-        action = actions.get(request.method, actions.get("*"))
-        if action is None:
+        name = actions.get(request.method, actions.get("*"))
+        if name is None:
             raise PermissionDenied("This method is not allowed here.")
-        view.project = get_project(request.user, view.kwargs["slug"], action)
+        view.project = get_project(request.user, view.kwargs["slug"], name)
         return True

@@ -1,30 +1,30 @@
-"""The one task decorator every Celery task uses, and the runner that keeps a Job row current.
+"""The one task decorator every Celery task uses, and the declaration of job kinds.
 
-`task(...)` sets late acknowledgement, requeue when the worker is lost, time limits and the
-queue. `job_task(...)` builds on it for work that a Job row tracks: the wrapped function gets a
-JobContext to report progress, counters and per-item errors, and to notice cancellation.
-Tasks take only ids and must be idempotent: a message may be delivered twice (late ack).
+`task(...)` sets late acknowledgement, requeue when the worker is lost, time limits and the queue.
+`job_task(...)` builds on it for work that a Job row tracks: the wrapped function gets a JobContext to
+report progress, counters and per-item errors, and to notice cancellation (curation.jobcontext); it is
+run by curation.jobrunner, which claims the row first so that a message delivered twice runs once.
+A kind may fan out: its body returns `FanOut` and its `chunk` function runs each slice on any worker.
+Tasks take only ids and must be idempotent.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable
 from typing import Any
-
-from celery.exceptions import SoftTimeLimitExceeded
-from django.conf import settings
-from django.db.models import F
-from django.utils import timezone
 
 from config.celery import QUEUES, app
 
 from . import jobkinds
-from .models import Job, JobStatus, Role
-from .models.jobs import FINISHED_STATUSES
+from .jobcontext import ChunkContext, JobCancelled, JobContext, JobFailed
+from .jobrunner import FanOut, run_chunk, run_job
+from .models import Role
 
-logger = logging.getLogger(__name__)
+__all__ = ["ChunkContext", "FanOut", "JobCancelled", "JobContext", "JobFailed", "job_task", "task", "TIME_LIMITS"]
+
+# Every task's hard time limit, by task name: a system check keeps each below the broker's visibility
+# timeout, or a long job would be delivered to a second worker while the first still runs it.
+TIME_LIMITS: dict[str, int] = {}
 
 
 def task(*, queue: str, time_limit: int = 3600, soft_time_limit: int | None = None, name: str | None = None):
@@ -38,6 +38,7 @@ def task(*, queue: str, time_limit: int = 3600, soft_time_limit: int | None = No
         routes = dict(app.conf.task_routes or {})
         routes[task_name] = {"queue": queue}
         app.conf.task_routes = routes
+        TIME_LIMITS[task_name] = time_limit
         return app.task(
             name=task_name,
             bind=False,
@@ -49,162 +50,6 @@ def task(*, queue: str, time_limit: int = 3600, soft_time_limit: int | None = No
         )(fn)
 
     return decorator
-
-
-class JobFailed(Exception):
-    """Raised by a job for a whole-job failure whose message the user should read as it is."""
-
-
-class JobCancelled(Exception):
-    """Raised inside a job when a user asked to cancel it."""
-
-
-class JobContext:
-    """What a running job uses to report. Writes are batched: at most one UPDATE per interval."""
-
-    FLUSH_INTERVAL = 0.5  # seconds; keeps progress live without hammering the database
-
-    def __init__(self, job: Job):
-        self.job = job
-        self.params = job.params
-        self.project = job.project
-        self._done = 0
-        self._total = job.progress_total
-        self._counters: dict[str, int] = {}
-        self._errors: list[dict] = list(job.errors)
-        self._error_count = job.error_count
-        self._last_flush = 0.0
-        self._dirty = False
-
-    # progress ---------------------------------------------------------------------------------
-    def set_total(self, total: int) -> None:
-        self._total = max(0, int(total))
-        self._dirty = True
-        self.flush(force=True)
-
-    def add_total(self, extra: int) -> None:
-        self.set_total(self._total + int(extra))
-
-    def advance(self, n: int = 1, **counters: int) -> None:
-        self._done += n
-        for key, value in counters.items():
-            self._counters[key] = self._counters.get(key, 0) + value
-        self._dirty = True
-        self.flush()
-
-    def count(self, **counters: int) -> None:
-        self.advance(0, **counters)
-
-    def error(self, item: Any, reason: str) -> None:
-        """Record one failed item; the job goes on with the rest."""
-        self._error_count += 1
-        if len(self._errors) < settings.JOB_ERROR_LIMIT:
-            self._errors.append({"item": str(item)[:300], "reason": str(reason)[:500]})
-        self._dirty = True
-        self.flush()
-
-    def message(self, text: str) -> None:
-        Job.objects.filter(pk=self.job.pk).update(message=text[:500], updated_at=timezone.now())
-
-    @property
-    def done(self) -> int:
-        return self._done
-
-    @property
-    def counters(self) -> dict[str, int]:
-        return dict(self._counters)
-
-    # persistence ------------------------------------------------------------------------------
-    def flush(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and (not self._dirty or now - self._last_flush < self.FLUSH_INTERVAL):
-            return
-        Job.objects.filter(pk=self.job.pk).update(
-            progress_done=self._done,
-            progress_total=max(self._total, self._done),
-            counters=self._counters,
-            errors=self._errors,
-            error_count=self._error_count,
-            updated_at=timezone.now(),
-        )
-        self._last_flush = now
-        self._dirty = False
-        self.check_cancelled()
-
-    def check_cancelled(self) -> None:
-        if Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
-            raise JobCancelled()
-
-
-def run_job(job_id: int, fn: Callable[[JobContext], dict | None]) -> None:
-    """Run `fn` for the Job row `job_id`, keeping its status, progress and errors current."""
-    job = Job.objects.select_related("project", "created_by").filter(pk=job_id).first()
-    if job is None:
-        logger.warning("Job %s no longer exists; nothing to do.", job_id)
-        return
-    if job.status in FINISHED_STATUSES:
-        # A redelivered message (late ack) for a job that already ended: idempotent no-op.
-        logger.info("Job %s is already %s; not running it again.", job_id, job.status)
-        return
-    if job.cancel_requested:
-        _finish(job_id, JobStatus.CANCELLED, message="Cancelled before it started.")
-        return
-    now = timezone.now()
-    claimed = Job.objects.filter(pk=job_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
-        status=JobStatus.RUNNING,
-        started_at=job.started_at or now,
-        attempts=F("attempts") + 1,
-        # A rerun after a lost worker starts counting again; the work itself is idempotent.
-        progress_done=0,
-        counters={},
-        updated_at=now,
-    )
-    if not claimed:
-        return
-    job.refresh_from_db()
-    ctx = JobContext(job)
-    try:
-        result = fn(ctx) or {}
-    except JobCancelled:
-        ctx.flush(force=False)
-        _finish(job_id, JobStatus.CANCELLED, ctx=ctx, message="Cancelled by a user.")
-    except JobFailed as exc:
-        _finish(job_id, JobStatus.FAILED, ctx=ctx, message=str(exc)[:500])
-    except SoftTimeLimitExceeded:
-        _finish(job_id, JobStatus.FAILED, ctx=ctx, message="Stopped: the job ran past its time limit.")
-    except Exception as exc:  # the row must say what happened, whatever it was
-        logger.exception("Job %s (%s) failed", job_id, job.kind)
-        _finish(job_id, JobStatus.FAILED, ctx=ctx, message=f"{type(exc).__name__}: {exc}"[:500])
-    else:
-        _finish(job_id, JobStatus.SUCCEEDED, ctx=ctx, result=result)
-
-
-def _finish(
-    job_id: int,
-    status: JobStatus,
-    *,
-    ctx: JobContext | None = None,
-    message: str = "",
-    result: dict | None = None,
-) -> None:
-    fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "updated_at": timezone.now()}
-    if message:
-        fields["message"] = message
-    if result is not None:
-        fields["result"] = result
-    if ctx is not None:
-        done = ctx.done
-        total = max(ctx._total, done)
-        if status == JobStatus.SUCCEEDED:
-            done = total  # a finished job shows a full bar even if the last flush was skipped
-        fields.update(
-            progress_done=done,
-            progress_total=total,
-            counters=ctx.counters,
-            errors=ctx._errors,
-            error_count=ctx._error_count,
-        )
-    Job.objects.filter(pk=job_id).exclude(status__in=FINISHED_STATUSES).update(**fields)
 
 
 def _first_line(doc: str | None) -> str:
@@ -220,18 +65,35 @@ def job_task(
     time_limit: int = 3600,
     description: str = "",
     clean_params: Callable[[dict, Any], dict] | None = None,
-    check_start: Callable[[Any, Any, dict], None] | None = None,
     user_startable: bool = True,
+    origins: tuple[str, ...] = ("none",),
+    exclusive: bool = False,
+    chunk: Callable[[ChunkContext, dict], dict | None] | None = None,
+    finish: Callable[[JobContext, dict, list[dict]], dict] | None = None,
+    chunk_time_limit: int = 3600,
 ):
-    """Declare a job kind and its task. The function receives a JobContext and returns a result dict."""
+    """Declare a job kind and its task. The function receives a JobContext and returns a result dict
+    (or a FanOut, when `chunk` is given: then `finish(ctx, state, chunk_results)` makes the result).
 
-    def decorator(fn: Callable[[JobContext], dict | None]):
+    `exclusive`: at most one queued or running job of this kind per project (QC runs, bank builds,
+    mining would otherwise overwrite each other's work).
+    """
+
+    def decorator(fn: Callable[[JobContext], Any]):
         def run(job_id: int) -> None:
             run_job(job_id, fn)
 
         run.__name__ = fn.__name__
         run.__doc__ = fn.__doc__
         celery_task = task(queue=queue, time_limit=time_limit, name=f"jobs.{kind}")(run)
+        chunk_task = None
+        if chunk is not None:
+
+            def run_one_chunk(job_id: int, index: int) -> None:
+                run_chunk(job_id, index)
+
+            run_one_chunk.__name__ = f"{fn.__name__}_chunk"
+            chunk_task = task(queue=queue, time_limit=chunk_time_limit, name=f"jobs.{kind}.chunk")(run_one_chunk)
         jobkinds.register(
             jobkinds.JobKind(
                 name=kind,
@@ -241,8 +103,12 @@ def job_task(
                 task=celery_task,
                 description=description or _first_line(fn.__doc__),
                 clean_params=clean_params or (lambda params, project: dict(params)),
-                check_start=check_start,
                 user_startable=user_startable,
+                origins=tuple(origins),
+                exclusive=exclusive,
+                chunk=chunk,
+                finish=finish,
+                chunk_task=chunk_task,
             )
         )
         celery_task.job_function = fn

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import tempfile
+import zipfile
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.core.files.storage import default_storage
 
 from .models import Image, RenderStatus, Role
 from .tasking import JobContext, job_task
@@ -39,9 +39,7 @@ def clean_demo_params(params: dict, project) -> dict:
     return {"patients": patients, "seed": seed, "image_size": image_size}
 
 
-def demo_source_prefix(project_slug: str, seed: int) -> str:
-    """Where a project's generated demo files live in storage (ingest reads them from there)."""
-    return f"projects/{project_slug}/sources/demo-seed{seed}"
+DEMO_SOURCE_PARTS = ("dicom", "masks", "truth_masks")
 
 
 @job_task(
@@ -53,14 +51,20 @@ def demo_source_prefix(project_slug: str, seed: int) -> str:
     clean_params=clean_demo_params,
 )
 def generate_demo_data(ctx: JobContext) -> dict:
-    """Write a synthetic chest X-ray dataset (DICOM, reports, masks, truth) into the project's storage."""
+    """Write a synthetic chest X-ray dataset (DICOM with PHI, reports, masks) as uploads ready to import.
+
+    The generated files carry invented PHI, exactly as a hospital's would: they are stored only as
+    Upload archives, which the imports delete once they have succeeded (curation.services.uploads).
+    The truth file stays out of storage.
+    """
     from .demo import generate_dataset  # numpy/pydicom only needed in workers
+    from .services.uploads import save_upload
 
     patients, seed = ctx.params["patients"], ctx.params["seed"]
-    prefix = demo_source_prefix(ctx.project.slug, seed)
-    ctx.set_total(patients)
+    ctx.set_total(patients + len(DEMO_SOURCE_PARTS))
+    uploads = {}
     with tempfile.TemporaryDirectory(prefix="demo-") as tmp:
-        out = Path(tmp)
+        out = Path(tmp) / "dataset"
         summary = generate_dataset(
             out,
             n_patients=patients,
@@ -68,30 +72,31 @@ def generate_demo_data(ctx: JobContext) -> dict:
             image_size=ctx.params["image_size"],
             progress=lambda done, total: ctx.advance(1, patients=1),
         )
-        files = sorted(p for p in out.rglob("*") if p.is_file())
-        ctx.add_total(len(files))
-        for path in files:
-            name = f"{prefix}/{path.relative_to(out).as_posix()}"
-            # Same seed, same files: replace rather than let the storage invent a new name.
-            if default_storage.exists(name):
-                default_storage.delete(name)
-            with path.open("rb") as fh:
-                default_storage.save(name, File(fh))
-            ctx.advance(1, files_stored=1)
+        for part in DEMO_SOURCE_PARTS:
+            folder = out if part == "dicom" else out / part
+            archive = Path(tmp) / f"{part}.zip"
+            _zip_folder(folder, archive, skip_dirs={"masks", "truth_masks"} if part == "dicom" else set())
+            with archive.open("rb") as fh:
+                upload = save_upload(ctx.job.created_by, ctx.project, File(fh, name=archive.name), archive.name)
+            uploads[part] = upload.pk
+            ctx.advance(1, uploads=1)
     counts = {k: v for k, v in summary.items() if isinstance(v, int)}
-    return {"storage_prefix": prefix, **counts}
+    return {"uploads": uploads, **counts}
+
+
+def _zip_folder(folder: Path, archive: Path, skip_dirs: set[str]) -> None:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            rel = path.relative_to(folder)
+            if not path.is_file() or rel.parts[0] in skip_dirs or path.name == "truth.json":
+                continue
+            zf.write(path, rel.as_posix())
 
 
 def _clean_import(params: dict, project) -> dict:
     from .services.ingest import clean_import_params
 
     return clean_import_params(params, project)
-
-
-def _check_import(actor, project, params) -> None:
-    from .services.ingest import check_import_start
-
-    check_import_start(actor, project, params)
 
 
 @job_task(
@@ -101,7 +106,7 @@ def _check_import(actor, project, params) -> None:
     start_roles={Role.ADMIN, Role.CURATOR},
     time_limit=6 * 3600,
     clean_params=_clean_import,
-    check_start=_check_import,
+    origins=("upload", "path"),
 )
 def import_studies(ctx: JobContext) -> dict:
     """Index, de-identify and register studies from a DICOM folder or a dataset manifest."""

@@ -9,7 +9,9 @@ from django.shortcuts import redirect, render
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from curation.permissions import Action, can, get_project
+from curation import jobkinds
+from curation.errors import Conflict
+from curation.permissions import Action, action, can, get_project
 from curation.services import jobs as job_services
 from nlp import services
 from nlp.models import LabelingRun, MinedLabel
@@ -74,7 +76,7 @@ def labels_page(request, slug):
             "status": status,
             "changed": changed,
             "space_labels": space_labels,
-            "can_mine": can(request.user, Action.EDIT_VOCABULARY, project),
+            "can_mine": jobkinds.get("nlp.mine_labels").start_action("none").allowed(request.user, project),
             "statuses": ["positive", "uncertain", "negative", "not_mentioned"],
         },
     )
@@ -89,8 +91,8 @@ def mine_labels(request, slug):
         job = job_services.start_job(
             request.user, project, "nlp.mine_labels", {"label_space": request.POST.get("label_space")}
         )
-    except ValidationError as exc:
-        messages.error(request, "; ".join(exc.messages))
+    except (ValidationError, Conflict) as exc:
+        messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
         return redirect("frontend:labels", slug=slug)
     messages.success(request, f"Label mining started as job #{job.pk}.")
     return redirect("frontend:job-detail", slug=slug, job_id=job.pk)
@@ -102,7 +104,7 @@ def vocabulary_page(request, slug):
     editable = can(request.user, Action.EDIT_VOCABULARY, project)
     if request.method == "POST":
         if not editable:
-            get_project(request.user, slug, Action.EDIT_VOCABULARY)  # raises 403
+            action(Action.EDIT_VOCABULARY).check(request.user, project)  # the 403 with the rule's words
         try:
             if request.POST.get("form") == "synonyms":
                 terms = [t for t in request.POST.get("terms", "").split(",") if t.strip()]

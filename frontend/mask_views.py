@@ -6,9 +6,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.shortcuts import redirect, render
 
+from curation import jobkinds
+from curation.errors import Conflict
 from curation.permissions import Action, can, get_project
-from curation.services import ingest
 from curation.services import jobs as job_services
+from curation.services import uploads
 from labeling import services
 from labeling.models import Decision
 
@@ -47,28 +49,38 @@ def masks_page(request, slug):
             "order": order,
             "next_after": next_after,
             "bank": services.active_bank_file(project),
-            "can_manage": can(request.user, Action.IMPORT_STUDIES, project),
+            # Each form shows only what its own start action allows (the same objects start_job checks).
+            "may": _mask_actions(request.user, project),
         },
     )
 
 
+def _mask_actions(user, project) -> dict:
+    allowed = {}
+    for name in ("qc.import_masks", "qc.build_bank", "qc.run"):
+        kind = jobkinds.get(name)
+        for origin in kind.origins:
+            allowed[f"{name.split('.')[1]}_{origin}"] = kind.start_action(origin).allowed(user, project)
+    allowed["export"] = can(user, Action.EXPORT_DATA, project)
+    allowed["any"] = any(allowed.values())
+    return allowed
+
+
 @login_required
 def masks_action(request, slug):
-    """Start one of the mask jobs from the page's forms (the job kind decides who may)."""
+    """Start one of the mask jobs from the page's forms (the job kind's start action decides who may)."""
     project = get_project(request.user, slug, Action.VIEW_STUDIES)
     if request.method != "POST":
         return redirect("frontend:masks", slug=slug)
     action = request.POST.get("action", "")
     params: dict = {}
+    upload = None
     try:
         if action in ("qc.import_masks", "qc.build_bank"):
             upload = request.FILES.get("file")
-            if upload:
-                ingest.clean_import_params({"source": "dicom", "upload": f"projects/{slug}/uploads/x.zip"}, project)
-                params["upload"] = ingest.save_upload(request.user, project, upload, upload.name)
-            elif request.POST.get("path"):
+            if not upload and request.POST.get("path"):
                 params["path"] = request.POST["path"]
-            elif request.POST.get("from") == "reviewed":
+            elif not upload and request.POST.get("from") == "reviewed":
                 params["from"] = "reviewed"
             if action == "qc.import_masks":
                 params.update(format=request.POST.get("format", ""), match=request.POST.get("match", "image_key"))
@@ -76,9 +88,12 @@ def masks_action(request, slug):
             params = {k: request.POST[k] for k in ("review_below", "reject_below") if request.POST.get(k)}
         else:
             raise ValidationError("Unknown action.")
-        job = job_services.start_job(request.user, project, action, params)
-    except ValidationError as exc:
-        messages.error(request, "; ".join(exc.messages))
+        if upload is not None:
+            job = uploads.start_job_with_upload(request.user, project, action, params, upload)
+        else:
+            job = job_services.start_job(request.user, project, action, params)
+    except (ValidationError, Conflict) as exc:
+        messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
         return redirect("frontend:masks", slug=slug)
     messages.success(request, f"Started job #{job.pk}.")
     return redirect("frontend:job-detail", slug=slug, job_id=job.pk)

@@ -3,13 +3,16 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import label_views, mask_views, study_views, views
+from . import account_views, label_views, mask_views, review_views, study_views, views
 
 app_name = "frontend"
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/tokens/", account_views.tokens_page, name="account-tokens"),
+    path("account/tokens/<int:token_id>/revoke/", account_views.token_revoke, name="account-token-revoke"),
+    path("account/password/", account_views.password_page, name="account-password"),
     path("", views.project_list, name="project-list"),
     path("p/<slug:slug>/", views.project_dashboard, name="project-dashboard"),
     path("p/<slug:slug>/jobs/", views.job_list, name="job-list"),
@@ -28,4 +31,17 @@ urlpatterns = [
     path("p/<slug:slug>/masks/", mask_views.masks_page, name="masks"),
     path("p/<slug:slug>/masks/start/", mask_views.masks_action, name="masks-action"),
     path("p/<slug:slug>/masks/overlays/<int:result_id>/", mask_views.qc_overlay, name="qc-overlay"),
+    path("p/<slug:slug>/review/labels/", review_views.review_labels, name="review-labels"),
+    path("p/<slug:slug>/review/agreement/", review_views.review_agreement, name="review-agreement"),
+    path("p/<slug:slug>/review/adjudication/", review_views.adjudication_list, name="review-adjudication"),
+    path(
+        "p/<slug:slug>/review/items/<int:item_id>/adjudicate/",
+        review_views.adjudicate_item,
+        name="review-adjudicate",
+    ),
+    path(
+        "p/<slug:slug>/review/items/<int:item_id>/send-back/",
+        review_views.send_back_item,
+        name="review-send-back",
+    ),
 ]

@@ -9,8 +9,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from curation import jobkinds
+from curation.errors import Conflict
 from curation.models import Job, JobStatus, Membership
-from curation.permissions import Action, can, get_project, role_in, visible_projects
+from curation.permissions import Action, get_project, role_in, visible_projects
 from curation.services import jobs as job_services
 
 JOB_PAGE = 50
@@ -39,6 +40,10 @@ def _job_context(request, project, jobs):
     }
 
 
+def _starts_from_menu(kind, user, project) -> bool:
+    return not kind.name.startswith(("ingest.", "nlp.", "qc.")) and "none" in kind.startable_origins(user, project)
+
+
 @login_required
 def project_dashboard(request, slug):
     project = get_project(request.user, slug, Action.VIEW_PROJECT)
@@ -49,8 +54,9 @@ def project_dashboard(request, slug):
     context.update(
         role=role,
         status_counts={s.label: status_counts.get(s.value, 0) for s in JobStatus},
-        kinds=[k for k in jobkinds.startable_by(role) if not k.name.startswith(("ingest.", "nlp.", "qc."))],
-        can_import=can(request.user, Action.IMPORT_STUDIES, project),
+        # The dashboard's start menu holds the kinds without input files (imports have their own pages).
+        kinds=[k for k in jobkinds.startable(request.user, project) if _starts_from_menu(k, request.user, project)],
+        can_import=bool(jobkinds.get("ingest.import").startable_origins(request.user, project)),
         members=Membership.objects.filter(project=project).select_related("user").order_by("role", "user__username"),
     )
     return render(request, "frontend/project_dashboard.html", context)
@@ -111,8 +117,8 @@ def job_start(request, slug):
     params = {k[len("param_") :]: v for k, v in request.POST.items() if k.startswith("param_")}
     try:
         job = job_services.start_job(request.user, project, kind, params)
-    except ValidationError as exc:
-        messages.error(request, "; ".join(exc.messages))
+    except (ValidationError, Conflict) as exc:
+        messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
         return redirect("frontend:project-dashboard", slug=project.slug)
     messages.success(request, f"Started job #{job.pk}.")
     return redirect("frontend:job-detail", slug=project.slug, job_id=job.pk)
@@ -140,9 +146,9 @@ def job_rerun(request, slug, job_id):
     if not job_services.can_rerun(request.user, job):
         raise PermissionDenied("You may not re-run this job.")
     try:
-        new = job_services.rerun_job(request.user, job)
-    except ValidationError as exc:
-        messages.error(request, "; ".join(exc.messages))
+        new, created = job_services.rerun_job(request.user, job)
+    except (ValidationError, Conflict) as exc:
+        messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
         return redirect("frontend:job-detail", slug=project.slug, job_id=job.pk)
-    messages.success(request, f"Re-running as job #{new.pk}.")
+    messages.success(request, f"Re-running as job #{new.pk}." if created else f"Already re-run as job #{new.pk}.")
     return redirect("frontend:job-detail", slug=project.slug, job_id=new.pk)

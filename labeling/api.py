@@ -1,7 +1,5 @@
 """API for mask QC results (worst first), masks of an image, banks, and the CheXmask CSV export."""
 
-import csv
-
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -10,12 +8,15 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from curation.api.pagination import CheckedCursorMixin, checked_id
 from curation.api.views import ProjectScopedMixin
+from curation.csvsafe import SafeWriter
 from curation.models import Image
 from curation.permissions import Action
+from curation.services.studies import one_of
 
 from . import services
-from .models import Mask, QcResult, ReferenceBankFile
+from .models import Decision, Mask, QcResult, ReferenceBankFile
 
 
 class QcResultSerializer(serializers.ModelSerializer):
@@ -57,7 +58,7 @@ class BankSerializer(serializers.ModelSerializer):
         fields = ["id", "references", "calibrated", "source", "active", "created_at"]
 
 
-class WorstFirst(CursorPagination):
+class WorstFirst(CheckedCursorMixin, CursorPagination):
     ordering = ("estimated_dice", "id")
     page_size = 50
     page_size_query_param = "page_size"
@@ -74,12 +75,25 @@ class QcResultListView(ProjectScopedMixin, generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return QcResult.objects.none()
+        decisions = [
+            one_of(d, "decision", Decision.values) for d in self.request.query_params.get("decision", "").split(",")
+        ]
         qs = services.latest_results(self.project).select_related("image")
-        if decision := self.request.query_params.get("decision"):
-            qs = qs.filter(decision__in=decision.split(","))
+        if any(decisions):
+            qs = qs.filter(decision__in=[d for d in decisions if d])
         return qs
 
-    @extend_schema(parameters=[OpenApiParameter("decision", str, description="accept, review, reject (comma list)")])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "decision",
+                {"type": "array", "items": {"type": "string", "enum": Decision.values}},
+                style="form",
+                explode=False,
+                description="accept, review, reject (a comma list)",
+            )
+        ]
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -91,7 +105,7 @@ class ImageMasksView(ProjectScopedMixin, APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request, slug, image_id):
-        image = get_object_or_404(Image, project=self.project, pk=image_id)
+        image = get_object_or_404(Image, project=self.project, pk=checked_id(image_id))
         masks = Mask.objects.filter(image=image).order_by("organ", "-version")
         results = QcResult.objects.filter(image=image).select_related("image").order_by("-id")
         return Response(
@@ -114,7 +128,7 @@ class BankListView(ProjectScopedMixin, generics.ListAPIView):
 class CocoExportView(ProjectScopedMixin, APIView):
     """The newest masks as COCO JSON (compressed RLE, one annotation per organ)."""
 
-    project_actions = {"GET": Action.VIEW_STUDIES}
+    project_actions = {"GET": Action.EXPORT_DATA}
 
     @extend_schema(responses={200: dict})
     def get(self, request, slug):
@@ -131,11 +145,11 @@ class _Echo:
 class ChexmaskExportView(ProjectScopedMixin, APIView):
     """The newest masks as a CheXmask CSV (streamed), with imported RCA values and our QC estimate."""
 
-    project_actions = {"GET": Action.VIEW_STUDIES}
+    project_actions = {"GET": Action.EXPORT_DATA}
 
     @extend_schema(responses={(200, "text/csv"): bytes})
     def get(self, request, slug):
-        writer = csv.writer(_Echo())
+        writer = SafeWriter(_Echo())
         rows = (writer.writerow(row) for row in services.export_chexmask_rows(self.project))
         response = StreamingHttpResponse(rows, content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="{self.project.slug}-chexmask.csv"'

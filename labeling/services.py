@@ -6,14 +6,18 @@ images, stores versioned Mask rows and QcResult rows, and keeps the bank file in
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -93,28 +97,36 @@ def _image_lookup(project: Project, ids: list[str], match: str) -> dict[str, Ima
 
 
 def _read_masks(
-    fmt: str, root: Path, value_map: dict | None = None
-) -> Iterator[tuple[str, dict, dict] | tuple[str, None, str]]:
-    """(image id, masks, meta) per item, or (id, None, reason) for an item that cannot be read."""
-    from labeling.qc.io import ChexmaskRow, read_chexmask_csv, read_coco, read_label_png, read_organ_pngs
+    fmt: str, root: Path, value_map: dict | None = None, max_pixels: int | None = None
+) -> Iterator[tuple[str, Callable[[], tuple[dict, dict]], None] | tuple[str, None, str]]:
+    """(image id, load, None) per item, or (id, None, reason) for an item known to be unreadable.
 
+    Nothing is decoded here: `load()` decodes one item's masks when it is called and returns (masks, meta),
+    or raises ValueError/OSError with the reason, so an import holds one item's masks at a time. Every size
+    is checked against `max_pixels` before anything is allocated.
+    """
+    from labeling.qc import io as mask_io
+    from labeling.qc.rle import MASK_MAX_PIXELS
+
+    limit = MASK_MAX_PIXELS if max_pixels is None else max_pixels
     if fmt == "chexmask":
         csvs = sorted(root.rglob("*.csv"))
         if not csvs:
             raise JobFailed("No CheXmask CSV in the source.")
         for path in csvs:
-            for row in read_chexmask_csv(path):
-                if isinstance(row, ChexmaskRow):
-                    yield row.image_id, row.masks, {"dice_rca_mean": row.rca_mean, "dice_rca_max": row.rca_max}
+            for record in mask_io.iter_chexmask_records(path):
+                if isinstance(record, mask_io.RowError):
+                    yield record.image_id or f"{path.name}:{record.row_number}", None, record.message
                 else:
-                    yield row.image_id or f"{path.name}:{row.row_number}", None, row.message
+                    yield record.image_id, partial(_load_chexmask, record, limit), None
     elif fmt == "label_png":
         mapping = {int(k): v for k, v in value_map.items()} if value_map else None
         for path in sorted(root.rglob("*.png")):
-            try:
-                yield path.stem, read_label_png(path, value_map=mapping), {}
-            except (OSError, ValueError) as exc:
-                yield path.stem, None, f"unreadable label PNG ({exc})"
+            yield (
+                path.stem,
+                partial(_load_png, "label", lambda p=path: mask_io.read_label_png(p, mapping, False, limit)),
+                None,
+            )
     elif fmt == "organ_png":
         # One binary PNG per organ: <image id>_<organ>.png (e.g. 00000001_000_heart.png).
         groups: dict[str, dict] = {}
@@ -125,25 +137,65 @@ def _read_masks(
                 continue
             groups.setdefault(path.stem[: -len(organ) - 1], {})[organ] = path
         for image_id, paths in groups.items():
-            try:
-                yield image_id, read_organ_pngs(paths), {}
-            except (OSError, ValueError) as exc:
-                yield image_id, None, f"unreadable organ PNG ({exc})"
+            yield image_id, partial(_load_png, "organ", lambda p=paths: mask_io.read_organ_pngs(p, limit)), None
     else:
         for path in sorted(root.rglob("*.json")):
             try:
                 data = json.loads(path.read_text())
-                by_image = read_coco(data)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                yield path.name, None, f"unreadable COCO file ({exc})"
+                images = list(mask_io.iter_coco_images(data))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                yield path.name, None, f"unreadable COCO file ({str(exc)[:200]})"
                 continue
-            for image_id, entry in by_image.items():
-                if entry["errors"]:
-                    yield str(image_id), None, "; ".join(entry["errors"])[:500]
-                elif not entry["masks"]:
-                    yield str(image_id), None, "no organ annotation for this image"
+            for image in images:
+                if not image.annotations and not image.error:
+                    yield str(image.image_id), None, "no organ annotation for this image"
                 else:
-                    yield str(image_id), entry["masks"], {}
+                    yield str(image.image_id), partial(_load_coco, image, limit), None
+
+
+def _load_chexmask(record, max_pixels: int) -> tuple[dict, dict]:
+    from labeling.qc.io import RowError, decode_chexmask_record
+
+    row = decode_chexmask_record(record, max_pixels=max_pixels)
+    if isinstance(row, RowError):
+        raise ValueError(row.message)
+    meta = {"dice_rca_mean": row.rca_mean, "dice_rca_max": row.rca_max}
+    if row.size_inferred:
+        meta["size_inferred"] = True  # blank Height/Width: read on CheXmask's 1024² grid
+    return row.masks, meta
+
+
+def _load_png(kind: str, read) -> tuple[dict, dict]:
+    try:
+        return read(), {}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"unreadable {kind} PNG ({exc})") from exc
+
+
+def _load_coco(image, max_pixels: int) -> tuple[dict, dict]:
+    from labeling.qc.io import decode_coco_image
+
+    masks, errors = decode_coco_image(image, max_pixels)
+    if errors:
+        raise ValueError("; ".join(errors)[:500])
+    return masks, {}
+
+
+def _mask_item_total(fmt: str, root: Path) -> int:
+    """How many items an import will report, counted without decoding (CSV lines, files, COCO images)."""
+    if fmt == "chexmask":
+        total = 0
+        for path in root.rglob("*.csv"):
+            # RLE cells hold no line breaks, so lines minus the header are rows (a progress total only).
+            with path.open("rb") as fh:
+                total += max(0, sum(chunk.count(b"\n") for chunk in iter(lambda fh=fh: fh.read(1 << 20), b"")) - 1)
+        return total
+    if fmt == "label_png":
+        return sum(1 for _ in root.rglob("*.png"))
+    if fmt == "organ_png":
+        stems = {p.stem for p in root.rglob("*.png")}
+        return len({next((s[: -len(o) - 1] for o in ORGAN_NAMES if s.endswith(f"_{o}")), s) for s in stems})
+    return 0  # COCO: counted per file as it is read
 
 
 def _fit_to_image(masks: dict, image: Image) -> dict:
@@ -152,70 +204,56 @@ def _fit_to_image(masks: dict, image: Image) -> dict:
 
     shape = next(iter(masks.values())).shape
     if not image.rows or not image.columns or shape == (image.rows, image.columns):
-        return masks
+        return masks  # the image's size is not known yet: the mask stays on its own grid
     if shape == (CHEXMASK_GRID, CHEXMASK_GRID):
         return {organ: square_to_image(mask, image.rows, image.columns) for organ, mask in masks.items()}
     raise ValueError(f"mask size {shape[0]}x{shape[1]} does not match image {image.rows}x{image.columns}")
 
 
 def run_mask_import(ctx) -> dict:
-    """Body of the `qc.import_masks` job."""
+    """Body of the `qc.import_masks` job.
+
+    Items are read MASK_BATCH at a time undecoded (ids and RLE text or file names), their images looked up
+    in one query, then decoded, fitted and encoded one item at a time: a bad or huge item is that item's
+    error, and memory holds one item's masks, never the file's.
+    """
     from curation.services.ingest import local_source
-    from labeling.qc.rle import encode_chexmask_rle
 
     params, project = ctx.params, ctx.project
     imported = duplicates = 0
+    limit = settings.MASK_MAX_PIXELS
     with local_source(params, ctx) as (root, _persistent):
-        items = list(_read_masks(params["format"], root, params.get("value_map")))
-        ctx.set_total(len(items))
-        for start in range(0, len(items), MASK_BATCH):
-            batch = items[start : start + MASK_BATCH]
+        ctx.set_total(_mask_item_total(params["format"], root))
+        items = _read_masks(params["format"], root, params.get("value_map"), limit)
+        while batch := list(islice(items, MASK_BATCH)):
+            if params["format"] == "coco":
+                ctx.add_total(len(batch))
             images = _image_lookup(project, [i[0] for i in batch if i[1] is not None], params["match"])
             latest = {
                 (m.image_id, m.organ): m
                 for m in Mask.objects.filter(image__in=list(images.values())).order_by("image_id", "organ", "version")
             }
             rows = []
-            for image_id, masks, meta in batch:
-                if masks is None:
-                    ctx.error(image_id, meta)
-                    ctx.advance(1, failed=1)
-                    continue
-                image = images.get(image_id)
+            for image_id, load, reason in batch:
+                image = images.get(image_id) if load is not None else None
+                if load is not None and image is None:
+                    reason = "no image with this id in the project"
                 if image is None:
-                    ctx.error(image_id, "no image with this id in the project")
+                    ctx.error(image_id, reason)
                     ctx.advance(1, failed=1)
                     continue
                 try:
-                    fitted = _fit_to_image(masks, image)
-                except ValueError as exc:
-                    ctx.error(image_id, str(exc))
+                    new = _mask_rows(ctx, project, image, load, latest)
+                except (OSError, ValueError) as exc:
+                    ctx.error(image_id, str(exc)[:500])
                     ctx.advance(1, failed=1)
                     continue
-                changed = False
-                # Organs absent from the file (e.g. clavicle bits never set) are not segmentations.
-                fitted = {organ: mask for organ, mask in fitted.items() if np.any(mask)}
-                for organ, mask in fitted.items():
-                    rle = encode_chexmask_rle(np.asarray(mask, dtype=bool))
-                    previous = latest.get((image.pk, organ))
-                    if previous is not None and previous.rle == rle:
-                        continue  # the same mask again: a re-run adds nothing
-                    changed = True
-                    rows.append(
-                        Mask(
-                            project=project,
-                            image=image,
-                            organ=organ,
-                            source=MaskSource.IMPORTED,
-                            rle=rle,
-                            height=mask.shape[0],
-                            width=mask.shape[1],
-                            version=(previous.version + 1) if previous else 1,
-                            import_meta={k: v for k, v in meta.items() if v is not None},
-                            job=ctx.job,
-                        )
-                    )
-                if changed:
+                except MemoryError:
+                    ctx.error(image_id, "not enough memory to read this item's masks")
+                    ctx.advance(1, failed=1)
+                    continue
+                rows.extend(new)
+                if new:
                     imported += 1
                     ctx.advance(1, imported=1)
                 else:
@@ -224,6 +262,40 @@ def run_mask_import(ctx) -> dict:
             with transaction.atomic():
                 Mask.objects.bulk_create(rows, batch_size=1000)
     return {"imported": imported, "duplicates": duplicates}
+
+
+def _mask_rows(ctx, project: Project, image: Image, load, latest: dict) -> list[Mask]:
+    """New Mask rows (RLE text) for one item: decoded, fitted onto the image, encoded; [] if nothing changed."""
+    from labeling.qc.rle import encode_chexmask_rle
+
+    masks, meta = load()
+    fitted = _fit_to_image(masks, image)
+    del masks
+    rows = []
+    # Organs absent from the file (e.g. clavicle bits never set) are not segmentations.
+    for organ in [organ for organ, mask in fitted.items() if np.any(mask)]:
+        mask = np.asarray(fitted.pop(organ), dtype=bool)
+        rle = encode_chexmask_rle(mask)
+        previous = latest.get((image.pk, organ))
+        if previous is not None and previous.rle == rle:
+            continue  # the same mask again: a re-run adds nothing
+        rows.append(
+            Mask(
+                project=project,
+                image=image,
+                organ=organ,
+                source=MaskSource.IMPORTED,
+                rle=rle,
+                height=mask.shape[0],
+                width=mask.shape[1],
+                version=(previous.version + 1) if previous else 1,
+                import_meta={k: v for k, v in meta.items() if v is not None},
+                job=ctx.job,
+            )
+        )
+        # A second row for the same image in one file becomes the next version, not a clashing one.
+        latest[(image.pk, organ)] = rows[-1]
+    return rows
 
 
 # --- reference bank ---------------------------------------------------------------------------------
@@ -331,73 +403,103 @@ def _overlay_png(image: Image, masks: dict) -> bytes | None:
     return out.getvalue()
 
 
-def run_qc(ctx) -> dict:
-    """Body of the `qc.run` job: judge every image's newest mask set with the project's bank."""
+def plan_qc(ctx):
+    """Body of the `qc.run` job: split the project's masked images into chunks that any QC worker takes."""
+    from django.conf import settings
+
+    from curation.tasking import FanOut
+
+    bank_file = active_bank_file(ctx.project)
+    if bank_file is None:
+        raise JobFailed("This project has no reference bank yet: build one from trusted masks first.")
+    image_ids = sorted(set(Mask.objects.filter(project=ctx.project).values_list("image_id", flat=True)))
+    size = max(1, settings.JOB_CHUNK_ITEMS)
+    chunks = [
+        {"lo": image_ids[i], "hi": image_ids[min(i + size, len(image_ids)) - 1]} for i in range(0, len(image_ids), size)
+    ]
+    return FanOut(chunks=chunks, total=len(image_ids), state={"bank": bank_file.pk})
+
+
+@functools.lru_cache(maxsize=2)  # one bank per project, read once per worker process
+def _cached_bank(bank_pk: int, created_at: str):
+    # created_at is part of the key: ids are reused after a database is recreated (tests, a restore).
+    return load_project_bank(ReferenceBankFile.objects.get(pk=bank_pk))
+
+
+def run_qc_chunk(ctx, spec: dict) -> dict:
+    """Judge the newest mask set of each image in one chunk (image ids lo..hi) with the project's bank."""
     from labeling.qc.pipeline import QcConfig, qc_mask_set
     from labeling.qc.shapes import MaskInputError
 
     project = ctx.project
-    bank_file = active_bank_file(project)
-    if bank_file is None:
-        raise JobFailed("This project has no reference bank yet: build one from trusted masks first.")
-    bank = load_project_bank(bank_file)
+    bank_pk = (ctx.job.result or {}).get("fanout", {})["bank"]
+    bank_file = ReferenceBankFile.objects.get(pk=bank_pk)
+    bank = _cached_bank(bank_pk, bank_file.created_at.isoformat())
     config = QcConfig(review_below=ctx.params["review_below"], reject_below=ctx.params["reject_below"])
-    image_ids = sorted(set(Mask.objects.filter(project=project).values_list("image_id", flat=True)))
-    # A re-delivered job keeps the results an earlier attempt wrote.
-    done = set(QcResult.objects.filter(job=ctx.job).values_list("image_id", flat=True))
-    ctx.set_total(len(image_ids))
+    in_chunk = Mask.objects.filter(project=project, image_id__gte=spec["lo"], image_id__lte=spec["hi"])
+    image_ids = sorted(set(in_chunk.values_list("image_id", flat=True)))
+    # A chunk that runs again (a retry, a redelivery) keeps the results an earlier attempt wrote.
+    done = set(QcResult.objects.filter(job=ctx.job, image_id__in=image_ids).values_list("image_id", flat=True))
     counts = {"accept": 0, "review": 0, "reject": 0}
     for start in range(0, len(image_ids), QC_BATCH):
         block = image_ids[start : start + QC_BATCH]
-        chunk = [i for i in block if i not in done]
-        if len(chunk) < len(block):
-            ctx.advance(len(block) - len(chunk), skipped=len(block) - len(chunk))
-        if not chunk:
+        todo = [i for i in block if i not in done]
+        if len(todo) < len(block):
+            ctx.advance(len(block) - len(todo), skipped=len(block) - len(todo))
+        if not todo:
             continue
-        images = {i.pk: i for i in Image.objects.filter(pk__in=chunk)}
+        images = {i.pk: i for i in Image.objects.filter(pk__in=todo)}
         rows = []
-        for image_id, masks in latest_masks(project, chunk).items():
+        for image_id, masks in latest_masks(project, todo).items():
             arrays = _masks_of(masks)
             try:
                 report = qc_mask_set(arrays, bank, config)
-            except MaskInputError as exc:
-                ctx.error(images[image_id].image_key, str(exc))
+            except (MaskInputError, MemoryError) as exc:
+                ctx.error(images[image_id].image_key, str(exc) or type(exc).__name__)
                 ctx.advance(1, failed=1)
                 continue
-            estimates = report.estimated_dice
-            overlay = (
-                _overlay_png(images[image_id], arrays) if images[image_id].render_status == RenderStatus.DONE else None
-            )
-            name = ""
-            if overlay:
-                name = f"projects/{project.slug}/qc/overlays/{image_id}-{ctx.job.pk}.png"
-                if default_storage.exists(name):
-                    default_storage.delete(name)
-                name = default_storage.save(name, ContentFile(overlay))
-            rows.append(
-                QcResult(
-                    project=project,
-                    image_id=image_id,
-                    job=ctx.job,
-                    mask_ids=[m.pk for m in masks],
-                    estimated_dice=estimates["overall"],
-                    estimated_dice_lungs=estimates.get("lungs"),
-                    estimated_dice_heart=estimates.get("heart"),
-                    estimates=estimates,
-                    flags=report.flags,
-                    decision=report.decision,
-                    metrics=report.metrics,
-                    method=report.method,
-                    version=report.version,
-                    bank=bank_file,
-                    overlay=name,
-                )
-            )
+            rows.append(_qc_row(ctx, project, images[image_id], masks, arrays, report, bank_file))
             counts[report.decision] += 1
             ctx.advance(1, **{report.decision: 1})
         with transaction.atomic():
-            QcResult.objects.bulk_create(rows)
-    return {"bank": bank_file.pk, **counts}
+            QcResult.objects.bulk_create(rows, ignore_conflicts=True)
+    return counts
+
+
+def _qc_row(ctx, project, image, masks, arrays, report, bank_file) -> QcResult:
+    estimates = report.estimated_dice
+    overlay = _overlay_png(image, arrays) if image.render_status == RenderStatus.DONE else None
+    name = ""
+    if overlay:
+        name = f"projects/{project.slug}/qc/overlays/{image.pk}-{ctx.job.pk}.png"
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        name = default_storage.save(name, ContentFile(overlay))
+    return QcResult(
+        project=project,
+        image_id=image.pk,
+        job=ctx.job,
+        mask_ids=[m.pk for m in masks],
+        estimated_dice=estimates["overall"],
+        estimated_dice_lungs=estimates.get("lungs"),
+        estimated_dice_heart=estimates.get("heart"),
+        estimates=estimates,
+        flags=report.flags,
+        decision=report.decision,
+        metrics=report.metrics,
+        method=report.method,
+        version=report.version,
+        bank=bank_file,
+        overlay=name,
+    )
+
+
+def finish_qc(ctx, state: dict, results: list[dict]) -> dict:
+    counts = {"accept": 0, "review": 0, "reject": 0}
+    for result in results:
+        for decision in counts:
+            counts[decision] += int(result.get(decision, 0))
+    return {"bank": state.get("bank"), **counts}
 
 
 def latest_results(project: Project):
@@ -446,10 +548,12 @@ def export_chexmask_rows(project: Project) -> Iterator[list]:
 
 def export_coco(project: Project) -> dict:
     """The newest masks as a COCO dict (compressed RLE per organ), image ids being the project's image keys."""
+    from curation.csvsafe import safe_cell, safe_file_name
     from labeling.qc.io import write_coco
 
     items = [
-        (masks[0].image.image_key, masks[0].image.image_key, _masks_of(masks))
+        # The image key may come from a hostile manifest: the file name is made safe for any consumer.
+        (safe_cell(masks[0].image.image_key), safe_file_name(masks[0].image.image_key), _masks_of(masks))
         for masks in latest_masks(project).values()
     ]
     return write_coco(items, compressed=True)

@@ -15,7 +15,7 @@ from django.db.models import Count, F, OuterRef, Q, Subquery
 
 from curation import audit
 from curation.models import Project, Report, User
-from curation.permissions import check_roles
+from curation.permissions import Action, check
 
 from .models import LabelingRun, MinedLabel
 
@@ -23,7 +23,6 @@ LABEL_SPACES = ("chexpert", "chestxray14")
 MINING_BATCH = 512  # reports per nlp.pipe batch and per transaction
 # Native label sources the vocabulary can map (MIMIC's label files use the CheXpert columns).
 NATIVE_DATASET = {"nih": "nih", "chexpert": "chexpert", "mimic": "chexpert", "padchest": "padchest", "openi": "openi"}
-VOCABULARY_EDITORS = frozenset({"admin", "curator"})
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,7 +49,7 @@ def set_vocabulary_extension(actor: User, project: Project, extension: dict) -> 
     """Replace the project's vocabulary extension after validating it against the base vocabulary."""
     from .core.vocabulary import VocabularyError, extend_vocabulary
 
-    check_roles(actor, VOCABULARY_EDITORS, project, "edit the label vocabulary")
+    check(actor, Action.EDIT_VOCABULARY, project)
     if not isinstance(extension, dict) or set(extension) - {"findings", "synonyms"}:
         raise ValidationError({"extension": "Give an object with `findings` (a list) and/or `synonyms` (an object)."})
     try:
@@ -120,14 +119,14 @@ def _evidence(result, label: str, space: str, vocabulary) -> list[dict]:
     return items
 
 
-def run_mining(ctx) -> dict:
-    """Body of the `nlp.mine_labels` job: label every report with text, write MinedLabel rows."""
-    from .core.labeler import Labeler
-    from .core.priority import rank_for_review
+def plan_mining(ctx):
+    """Body of the `nlp.mine_labels` job: open the labeling run and split the reports into chunks."""
+    from django.conf import settings
+
+    from curation.tasking import FanOut
 
     project, space = ctx.project, ctx.params["label_space"]
-    vocabulary = project_vocabulary(project)
-    labeler = Labeler(vocabulary)
+    labeler = _labeler_for(project)
     run, _ = LabelingRun.objects.get_or_create(
         job=ctx.job,
         defaults={
@@ -137,11 +136,50 @@ def run_mining(ctx) -> dict:
             "previous": LabelingRun.objects.filter(project=project, label_space=space, complete=True).first(),
         },
     )
-    reports = Report.objects.filter(study__project=project).exclude(text="").order_by("pk")
-    ctx.set_total(reports.count())
-    # A re-delivered job skips what an earlier attempt already committed (a batch is one transaction).
-    done = set(MinedLabel.objects.filter(run=run).values_list("study_id", flat=True).distinct())
-    last_pk = 0
+    pks = list(_reports(project).values_list("pk", flat=True))
+    size = max(1, settings.JOB_CHUNK_ITEMS)
+    chunks = [{"lo": pks[i], "hi": pks[min(i + size, len(pks)) - 1]} for i in range(0, len(pks), size)]
+    return FanOut(chunks=chunks, total=len(pks), state={"run": run.pk})
+
+
+def _reports(project: Project):
+    return Report.objects.filter(study__project=project).exclude(text="").order_by("pk")
+
+
+_LABELERS: dict[tuple[int, str], object] = {}
+
+
+def _labeler_for(project: Project):
+    """One Labeler per project vocabulary per worker process (building one loads the vocabulary)."""
+    import json
+
+    from .core.labeler import Labeler
+
+    key = (project.pk, json.dumps(project_extension(project), sort_keys=True))
+    if key not in _LABELERS:
+        if len(_LABELERS) > 8:
+            _LABELERS.clear()
+        _LABELERS[key] = Labeler(project_vocabulary(project))
+    return _LABELERS[key]
+
+
+def run_mining_chunk(ctx, spec: dict) -> dict:
+    """Label the reports of one chunk (report ids lo..hi) and write their MinedLabel rows."""
+    from .core.priority import rank_for_review
+
+    project, space = ctx.project, ctx.params["label_space"]
+    labeler = _labeler_for(project)
+    vocabulary = labeler.vocabulary
+    run = LabelingRun.objects.get(pk=(ctx.job.result or {}).get("fanout", {})["run"])
+    reports = _reports(project).filter(pk__gte=spec["lo"], pk__lte=spec["hi"])
+    # A chunk that runs again skips what an earlier attempt already committed (a batch is one transaction).
+    done = set(
+        MinedLabel.objects.filter(run=run, study__report__pk__gte=spec["lo"], study__report__pk__lte=spec["hi"])
+        .values_list("study_id", flat=True)
+        .distinct()
+    )
+    last_pk = spec["lo"] - 1
+    labelled = 0
     while True:
         batch = list(
             reports.filter(pk__gt=last_pk).only("pk", "study_id", "text", "source", "source_labels")[:MINING_BATCH]
@@ -174,11 +212,18 @@ def run_mining(ctx) -> dict:
             for item in rank_for_review(results, space, vocabulary, natives)
         ]
         with transaction.atomic():
-            MinedLabel.objects.bulk_create(rows, batch_size=2000)
+            MinedLabel.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
         for report, error in errors:
             ctx.error(f"study {report.study_id}", error)
+        labelled += len(todo)
         ctx.advance(len(todo), labelled=len(todo) - len(errors), labels=len(rows))
-    run.reports = ctx.done
+    return {"reports": labelled + len(done)}
+
+
+def finish_mining(ctx, state: dict, results: list[dict]) -> dict:
+    """Close the labeling run: its counts and what changed against the previous run."""
+    run = LabelingRun.objects.get(pk=state["run"])
+    run.reports = sum(int(r.get("reports", 0)) for r in results)
     run.stats = label_stats(run)
     run.changes = compare_runs(run, run.previous) if run.previous else {}
     run.complete = True

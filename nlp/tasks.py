@@ -10,6 +10,18 @@ def _clean(params, project):
     return clean_mining_params(params, project)
 
 
+def _chunk(ctx, spec):
+    from .services import run_mining_chunk
+
+    return run_mining_chunk(ctx, spec)
+
+
+def _finish(ctx, state, results):
+    from .services import finish_mining
+
+    return finish_mining(ctx, state, results)
+
+
 @job_task(
     kind="nlp.mine_labels",
     label="Mine labels from reports",
@@ -17,9 +29,12 @@ def _clean(params, project):
     start_roles={Role.ADMIN, Role.CURATOR},
     time_limit=6 * 3600,
     clean_params=_clean,
+    exclusive=True,
+    chunk=_chunk,
+    finish=_finish,
 )
-def mine_labels(ctx: JobContext) -> dict:
+def mine_labels(ctx: JobContext):
     """Label every report of the project (positive/negative/uncertain with evidence) as a new labeling run."""
-    from .services import run_mining
+    from .services import plan_mining
 
-    return run_mining(ctx)
+    return plan_mining(ctx)

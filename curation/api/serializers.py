@@ -5,6 +5,7 @@ from rest_framework import serializers
 from .. import jobkinds
 from ..models import AuditEvent, Job, Membership, Project, Role, User
 from ..permissions import role_in
+from ..services.jobs import visible_params
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -66,6 +67,7 @@ class JobSerializer(serializers.ModelSerializer):
     percent = serializers.IntegerField(read_only=True)
     label = serializers.SerializerMethodField()
     project = serializers.CharField(source="project.slug", read_only=True)
+    params = serializers.SerializerMethodField()
 
     class Meta:
         model = Job
@@ -96,6 +98,10 @@ class JobSerializer(serializers.ModelSerializer):
     def get_label(self, job) -> str:
         kind = jobkinds.get(job.kind)
         return kind.label if kind else job.kind
+
+    def get_params(self, job) -> dict:
+        request = self.context.get("request")
+        return visible_params(request.user if request else None, job)
 
 
 class JobStartSerializer(serializers.Serializer):

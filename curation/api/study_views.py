@@ -9,27 +9,54 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..models import Image, PseudonymMap, Study
+from labeling.models import Decision
+
+from ..models import Dataset, Image, PseudonymMap, Sex, Study, View
 from ..permissions import Action
-from ..services import ingest
 from ..services import jobs as job_services
+from ..services import studies, uploads
 from ..services.studies import StudyFilters, patient_timeline, study_queryset
 from . import serializers as s
 from . import study_serializers as ss
+from .parsers import BoundedJSONParser
 from .views import ProjectScopedMixin
 
+LABEL_NAME_SCHEMA = {
+    "type": "string",
+    "maxLength": studies.MAX_LABEL_LENGTH,
+    "pattern": r"^(?!.*__)[\w ,.()'/+-]+$",
+}
 STUDY_FILTER_PARAMS = [
-    OpenApiParameter("dataset", str),
-    OpenApiParameter("view", str),
-    OpenApiParameter("sex", str),
-    OpenApiParameter("age_min", int),
-    OpenApiParameter("age_max", int),
+    OpenApiParameter("dataset", str, enum=Dataset.values),
+    OpenApiParameter("view", str, enum=[v for v in View.values if v], description="a view of one of its images"),
+    OpenApiParameter("sex", str, enum=[v for v in Sex.values if v]),
+    OpenApiParameter("age_min", {"type": "integer", "minimum": 0, "maximum": studies.MAX_AGE}),
+    OpenApiParameter("age_max", {"type": "integer", "minimum": 0, "maximum": studies.MAX_AGE}),
     OpenApiParameter("has_report", bool),
-    OpenApiParameter("label", str, description="a native label that is positive (1)"),
+    OpenApiParameter(
+        "label",
+        LABEL_NAME_SCHEMA,
+        description="a label of the dataset's own (Report.source_labels) that is positive (1); no '__'",
+    ),
+    OpenApiParameter(
+        "mined_label",
+        LABEL_NAME_SCHEMA,
+        description="a label mined from the report in the project's latest successful labeling run; positive "
+        "unless mined_status says otherwise",
+    ),
+    OpenApiParameter(
+        "mined_status",
+        str,
+        enum=list(studies.MINED_STATUSES),
+        description="with mined_label: that label has this status; alone: some label has this status",
+    ),
+    OpenApiParameter(
+        "qc_decision", str, enum=Decision.values, description="the newest QC result of one of its images"
+    ),
 ]
 
 
@@ -91,10 +118,13 @@ class ImageFileView(ProjectScopedMixin, APIView):
 
 
 class ImportView(ProjectScopedMixin, APIView):
-    """Start an import: upload a zip (admins, curators) or name a server folder (admins)."""
+    """Start an import: upload a zip (admins, curators) or name a server folder (admins).
 
-    project_actions = {"POST": Action.IMPORT_STUDIES}
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    Who may is the `ingest.import` job kind's start action for the origin (upload or server folder).
+    """
+
+    project_actions = {"POST": Action.VIEW_PROJECT}
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
     @extend_schema(request={"multipart/form-data": ss.ImportStartSerializer}, responses={201: s.JobSerializer})
     def post(self, request, slug):
@@ -103,22 +133,22 @@ class ImportView(ProjectScopedMixin, APIView):
         data = body.validated_data
         params = {"source": data["source"]}
         mapping = data.get("mapping")
-        if isinstance(mapping, str):
+        if isinstance(mapping, str) and mapping.strip():
             try:
                 mapping = json.loads(mapping)
-            except json.JSONDecodeError as exc:
-                raise ValidationError({"mapping": f"Not valid JSON: {exc}"}) from exc
+            except (json.JSONDecodeError, RecursionError) as exc:
+                raise ValidationError({"mapping": "The mapping is not valid JSON."}) from exc
         if mapping:
             params["mapping"] = mapping
         if data.get("file") and data.get("path"):
             raise ValidationError({"file": "Give a file or a path, not both."})
         if data.get("file"):
-            ingest.clean_import_params({**params, "upload": f"projects/{slug}/uploads/x.zip"}, self.project)
-            params["upload"] = ingest.save_upload(request.user, self.project, data["file"], data["file"].name)
-        elif data.get("path"):
-            params["path"] = data["path"]
-        job = job_services.start_job(request.user, self.project, "ingest.import", params)
-        return Response(s.JobSerializer(job).data, status=status.HTTP_201_CREATED)
+            job = uploads.start_job_with_upload(request.user, self.project, "ingest.import", params, data["file"])
+        else:
+            if data.get("path"):
+                params["path"] = data["path"]
+            job = job_services.start_job(request.user, self.project, "ingest.import", params)
+        return Response(s.JobSerializer(job, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 class PseudonymListView(ProjectScopedMixin, generics.ListAPIView):
@@ -129,8 +159,17 @@ class PseudonymListView(ProjectScopedMixin, generics.ListAPIView):
 
     def get_queryset(self):
         qs = PseudonymMap.objects.filter(project=self.project)
-        if kind := self.request.query_params.get("kind"):
+        if kind := studies.one_of(self.request.query_params.get("kind"), "kind", PseudonymMap.Kind.values):
             qs = qs.filter(kind=kind)
         if pseudonym := self.request.query_params.get("pseudonym"):
             qs = qs.filter(pseudonym=pseudonym)
         return qs
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, enum=PseudonymMap.Kind.values),
+            OpenApiParameter("pseudonym", {"type": "string", "maxLength": 191}, description="one pseudonym, exactly"),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

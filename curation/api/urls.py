@@ -3,12 +3,16 @@
 from django.urls import path, re_path
 
 from labeling import api as labeling_api
+from labeling.review import api as review_api
 from nlp import api as nlp_api
 
-from . import study_views, views
+from . import account_views, study_views, views
 
 urlpatterns = [
-    path("auth/token/", views.TokenView.as_view(), name="api-token"),
+    path("auth/token/", account_views.TokenView.as_view(), name="api-token"),
+    path("auth/tokens/", account_views.TokenListView.as_view(), name="api-tokens"),
+    path("auth/tokens/<int:token_id>/", account_views.TokenDetailView.as_view(), name="api-token-detail"),
+    path("auth/lockouts/reset/", account_views.LockoutResetView.as_view(), name="api-lockout-reset"),
     path("me/", views.MeView.as_view(), name="api-me"),
     path("projects/", views.ProjectListView.as_view(), name="api-projects"),
     path("projects/<slug:slug>/", views.ProjectDetailView.as_view(), name="api-project"),
@@ -47,4 +51,30 @@ urlpatterns = [
         name="api-masks-export",
     ),
     path("projects/<slug:slug>/masks/export/coco.json", labeling_api.CocoExportView.as_view(), name="api-masks-coco"),
+    path("projects/<slug:slug>/review/<str:kind>/next/", review_api.NextItemView.as_view(), name="api-review-next"),
+    path("projects/<slug:slug>/review/items/<int:item_id>/", review_api.ItemView.as_view(), name="api-review-item"),
+    path(
+        "projects/<slug:slug>/review/items/<int:item_id>/decide/",
+        review_api.DecideView.as_view(),
+        name="api-review-decide",
+    ),
+    path(
+        "projects/<slug:slug>/review/items/<int:item_id>/skip/", review_api.SkipView.as_view(), name="api-review-skip"
+    ),
+    path(
+        "projects/<slug:slug>/review/items/<int:item_id>/renew/",
+        review_api.RenewView.as_view(),
+        name="api-review-renew",
+    ),
+    path(
+        "projects/<slug:slug>/review/items/<int:item_id>/send-back/",
+        review_api.SendBackView.as_view(),
+        name="api-review-send-back",
+    ),
+    path(
+        "projects/<slug:slug>/review/items/<int:item_id>/adjudicate/",
+        review_api.AdjudicateView.as_view(),
+        name="api-review-adjudicate",
+    ),
+    path("projects/<slug:slug>/review/agreement/", review_api.AgreementView.as_view(), name="api-review-agreement"),
 ]

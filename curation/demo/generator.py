@@ -5,7 +5,6 @@ Everything is derived from the seed, so a run is reproducible byte for byte and 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import io
@@ -18,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
+from curation.csvsafe import SafeWriter
 from curation.demo.dicom import (
     COMPRESSED,
     TRANSFER_SYNTAXES,
@@ -108,7 +108,7 @@ def generate_dataset(
 
     reports_csv = out_dir / "reports.csv"
     with reports_csv.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = SafeWriter(handle)
         writer.writerow(["StudyInstanceUID", "AccessionNumber", "report"])
         writer.writerows(run.report_rows)
     truth_json = out_dir / "truth.json"

@@ -34,9 +34,46 @@ def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
 
 codecs.register_error(_FALLBACK_ERRORS, _cp1252_fallback)
 
+# Control bytes other than tab, newline and carriage return. PostgreSQL refuses NUL in text (one NUL failed
+# a whole manifest), and none of them belongs in a manifest value. In UTF-8 and cp1252 these bytes only ever
+# stand for themselves, so removing them from the bytes is removing them from the text.
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+
+
+class _WithoutControlBytes(io.BufferedIOBase):
+    """A readable binary stream minus control bytes: one C-speed translate per chunk, nothing per row."""
+
+    def __init__(self, raw):
+        super().__init__()
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._filtered(self._raw.read, size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._filtered(getattr(self._raw, "read1", self._raw.read), size)
+
+    @staticmethod
+    def _filtered(read, size) -> bytes:
+        while True:
+            data = read(size)
+            clean = data.translate(None, _CONTROL_BYTES)
+            # An empty result means end of file to the reader: read on past a chunk of control bytes only.
+            if clean or not data:
+                return clean
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
 
 def open_text(path: Path) -> io.TextIOBase:
-    """Open a (possibly .gz) text file as UTF-8 with BOM, falling back per byte to cp1252/latin-1."""
+    """Open a (possibly .gz) text file as UTF-8 with BOM, falling back per byte to cp1252/latin-1.
+
+    Control characters other than tab, newline and carriage return are dropped as the file is read."""
     try:
         raw = gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")  # noqa: SIM115
         head = raw.peek(4)[:4] if hasattr(raw, "peek") else b""
@@ -44,13 +81,16 @@ def open_text(path: Path) -> io.TextIOBase:
         raise ManifestError(f"{path.name}: cannot read the file ({exc})") from exc
     encoding = "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = "utf-16"  # what Excel's "Unicode text" export writes
+        encoding = "utf-16"  # what Excel's "Unicode text" export writes; its NUL bytes are half its characters
+    else:
+        raw = _WithoutControlBytes(raw)
     return io.TextIOWrapper(raw, encoding=encoding, errors=_FALLBACK_ERRORS, newline="")
 
 
 def read_text(path: Path) -> str:
-    """A whole small text file (a report) with the same encoding fallback as the CSVs."""
-    return path.read_bytes().decode("utf-8-sig", errors=_FALLBACK_ERRORS)
+    """A whole small text file (a report) with the same encoding fallback as the CSVs, without control
+    characters other than tab, newline and carriage return."""
+    return path.read_bytes().translate(None, _CONTROL_BYTES).decode("utf-8-sig", errors=_FALLBACK_ERRORS)
 
 
 class Table:
@@ -95,9 +135,11 @@ class Table:
         missing = [n for n, i in zip(names, found, strict=True) if i is None]
         if missing:
             self.close()
+            # The header is file content: name how many columns there are, never what they say, since
+            # a hostile mapping could point the reader at a file that is not a manifest at all.
             raise ManifestError(
-                f"{self.name} is missing required columns {', '.join(map(repr, missing))}; "
-                f"columns found: {', '.join(map(repr, self.header)) or '(none)'}"
+                f"{self.name} is missing required columns {', '.join(map(repr, missing))} "
+                f"(its header has {len(self.header)} column{'s' if len(self.header) != 1 else ''})"
             )
         return found  # type: ignore[return-value]
 
@@ -134,7 +176,7 @@ def find_file(root: Path, patterns: Iterable[str]) -> Path | None:
     patterns = [p.lower() for p in patterns]
     for folder in [root, *_subdirs(root)]:
         try:
-            names = sorted(e.name for e in os.scandir(folder) if e.is_file())
+            names = sorted(e.name for e in os.scandir(folder) if e.is_file() and not e.is_symlink())
         except OSError:
             continue
         for pattern in patterns:
@@ -146,7 +188,9 @@ def find_file(root: Path, patterns: Iterable[str]) -> Path | None:
 
 def _subdirs(root: Path) -> list[Path]:
     try:
-        return sorted(Path(e.path) for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+        return sorted(
+            Path(e.path) for e in os.scandir(root) if e.is_dir() and not e.is_symlink() and not e.name.startswith(".")
+        )
     except OSError:
         return []
 
@@ -165,6 +209,10 @@ def walk_files(base: Path, *, suffixes: tuple[str, ...] | None = None, max_depth
             if name.startswith("."):
                 continue
             try:
+                # Links are never followed: a link in a server folder could point at any file the
+                # process can read (d_type answers without a stat on Linux, so this costs nothing).
+                if entry.is_symlink():
+                    continue
                 is_dir = entry.is_dir()
             except OSError:
                 continue

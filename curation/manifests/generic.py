@@ -45,18 +45,41 @@ def _locate(root: Path, mapping: dict) -> Path:
     if root.is_file():
         return root
     if mapping.get("csv"):
-        path = root / mapping["csv"]
-        if not path.is_file():
-            raise ManifestError(f"mapping['csv'] {mapping['csv']!r} is not a file in {root}")
-        return path
+        return _confined_csv(root, mapping["csv"])
     try:
-        csvs = sorted(p for p in root.iterdir() if p.is_file() and p.name.lower().endswith((".csv", ".csv.gz")))
+        csvs = sorted(
+            p
+            for p in root.iterdir()
+            if p.is_file() and not p.is_symlink() and p.name.lower().endswith((".csv", ".csv.gz"))
+        )
     except OSError as exc:
         raise ManifestError(f"cannot list {root} ({exc})") from exc
     if len(csvs) != 1:
         found = ", ".join(p.name for p in csvs) or "none"
         raise ManifestError(f"expected one CSV in {root} (found: {found}); name it in mapping['csv']")
     return csvs[0]
+
+
+def _confined_csv(root: Path, name) -> Path:
+    """mapping['csv']: a plain relative name of a file inside the source, never a way out of it."""
+    if not isinstance(name, str) or not is_plain_relative(name):
+        raise ManifestError("mapping['csv'] must be a relative file name inside the source (no '..', no '/' first)")
+    path = root / name
+    try:
+        inside = path.resolve(strict=True).is_relative_to(root.resolve(strict=True))
+    except (OSError, RuntimeError):
+        inside = False
+    if not inside or path.is_symlink() or not path.is_file():
+        raise ManifestError(f"mapping['csv'] {name!r} is not a file in the source")
+    return path
+
+
+def is_plain_relative(name: str) -> bool:
+    """A relative POSIX or Windows path without '..', a drive, a leading slash or control characters."""
+    if not name or len(name) > 500 or any(ord(c) < 32 for c in name) or "\\" in name or ":" in name:
+        return False
+    pure = PurePosixPath(name)
+    return not pure.is_absolute() and ".." not in pure.parts
 
 
 def _check_mapping(mapping: dict | None) -> dict:

@@ -46,7 +46,9 @@ def index_images(base: Path) -> dict[str, str]:
     """
     found: dict[str, str] = {}
     try:
-        folders = sorted(e.name for e in os.scandir(base) if e.name.startswith("images") and e.is_dir())
+        folders = sorted(
+            e.name for e in os.scandir(base) if e.name.startswith("images") and e.is_dir() and not e.is_symlink()
+        )
     except OSError:
         return found
     pending = [(base / folder, f"{folder}/", 0) for folder in folders]
@@ -58,6 +60,8 @@ def index_images(base: Path) -> dict[str, str]:
             continue
         for entry in entries:
             name = entry.name
+            if entry.is_symlink():  # never followed: it could point anywhere on the server
+                continue
             if name.endswith(IMAGE_SUFFIXES):
                 found.setdefault(name, rel + name)
             elif depth == 0 and name == "images" and entry.is_dir():

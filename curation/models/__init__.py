@@ -1,17 +1,21 @@
 """Curation models, one module per concept."""
 
 from .audit import AuditEvent
-from .jobs import Job, JobStatus
+from .jobs import Job, JobChunk, JobStatus
 from .projects import Membership, Project, Role
 from .studies import Dataset, DeidKey, Image, Patient, PseudonymMap, RenderStatus, Report, Series, Sex, Study, View
+from .tokens import ApiToken
+from .uploads import Upload
 from .users import User
 
 __all__ = [
+    "ApiToken",
     "AuditEvent",
     "Dataset",
     "DeidKey",
     "Image",
     "Job",
+    "JobChunk",
     "JobStatus",
     "Membership",
     "Patient",
@@ -23,6 +27,7 @@ __all__ = [
     "Series",
     "Sex",
     "Study",
+    "Upload",
     "User",
     "View",
 ]

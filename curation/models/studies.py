@@ -175,6 +175,7 @@ class PseudonymMap(models.Model):
         STUDY = "study", "Study key"
         IMAGE = "image", "Image key"
         UID = "uid", "DICOM UID"
+        PATH = "path", "Server file path"
 
     project = models.ForeignKey("curation.Project", on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=16, choices=Kind.choices)

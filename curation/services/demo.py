@@ -20,6 +20,7 @@ from ..models import Job, JobStatus, Project, Role, User
 from ..models.jobs import FINISHED_STATUSES
 from . import jobs as job_services
 from . import projects as project_services
+from .uploads import discard_unused_uploads
 
 DEMO_SLUG = "demo"
 DEMO_USERS = [
@@ -94,24 +95,27 @@ def run_demo() -> dict:
     passwords = ensure_demo_users()
     project = ensure_demo_project()
     admin = User.objects.get(username="admin")
-    from ..tasks import demo_source_prefix
 
-    jobs = [run_pipeline_job(project, admin, "demo.generate", DEMO_PARAMS)]
-    source = {"source": "dicom", "storage_prefix": demo_source_prefix(project.slug, DEMO_PARAMS["seed"])}
-    jobs.append(run_pipeline_job(project, admin, "ingest.import", source))
+    generated = run_pipeline_job(project, admin, "demo.generate", DEMO_PARAMS)
+    jobs = [generated]
+    uploads = generated.result.get("uploads", {})
+    jobs.append(run_pipeline_job(project, admin, "ingest.import", {"source": "dicom", "upload": uploads.get("dicom")}))
     render_id = jobs[-1].result.get("render_job")
     if render_id:
         jobs.append(Job.objects.get(pk=render_id))
     jobs.append(run_pipeline_job(project, admin, "nlp.mine_labels", {"label_space": "chexpert"}))
     # Mask QC: trusted reference masks come from another synthetic cohort (never the judged patients).
-    references = {**DEMO_PARAMS, "seed": DEMO_PARAMS["seed"] + 1000}
-    jobs.append(run_pipeline_job(project, admin, "demo.generate", references))
-    bank_source = f"{demo_source_prefix(project.slug, references['seed'])}/truth_masks"
-    jobs.append(run_pipeline_job(project, admin, "qc.build_bank", {"storage_prefix": bank_source}))
-    masks = f"{demo_source_prefix(project.slug, DEMO_PARAMS['seed'])}/masks"
-    mask_params = {"format": "label_png", "match": "original_uid", "storage_prefix": masks}
+    references = run_pipeline_job(project, admin, "demo.generate", {**DEMO_PARAMS, "seed": DEMO_PARAMS["seed"] + 1000})
+    jobs.append(references)
+    bank_upload = references.result.get("uploads", {}).get("truth_masks")
+    jobs.append(run_pipeline_job(project, admin, "qc.build_bank", {"upload": bank_upload}))
+    mask_params = {"format": "label_png", "match": "original_uid", "upload": uploads.get("masks")}
     jobs.append(run_pipeline_job(project, admin, "qc.import_masks", mask_params))
     jobs.append(run_pipeline_job(project, admin, "qc.run", {"review_below": 0.85, "reject_below": 0.6}))
+    # What the demo generated but did not import (the reference cohort's DICOM, the judged cohort's
+    # truth masks) is raw data nobody needs: delete those uploads now rather than after a day.
+    for generator in (generated, references):
+        discard_unused_uploads(project, generator.result.get("uploads", {}))
     return {
         "project": project.slug,
         "url": "http://127.0.0.1:8000/",

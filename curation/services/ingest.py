@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from .. import audit
-from ..models import Dataset, Project, RenderStatus, Role, User
-from ..permissions import role_in
+from .. import audit, locks
+from ..dicomio.imagemeta import strip_metadata
+from ..models import Dataset, Project, RenderStatus
+from ..redact import redact_path
 from ..tasking import JobFailed
 from .ingest_writer import ImportCache, IngestItem, PipelinedWriter, write_batch
 from .pseudonyms import Pseudonymizer
@@ -68,63 +69,81 @@ def resolve_server_path(path: str) -> Path:
 
 
 def clean_import_params(params: dict, project: Project, *, trusted_path: bool = False) -> dict:
+    """Check an import's params: a known source, exactly one origin (a server folder or an Upload id of
+    this project), and for the generic CSV a bounded column mapping. Unknown keys are refused."""
     source = params.get("source", "")
     if source not in SOURCES:
-        raise ValidationError({"source": f"Unknown source {source!r}; use one of {', '.join(SOURCES)}."})
-    origins = [k for k in ("path", "upload", "storage_prefix") if params.get(k)]
-    if len(origins) != 1:
-        raise ValidationError({"path": "Give exactly one of: a server folder (path) or an uploaded zip (upload)."})
-    clean = {"source": source, origins[0]: str(params[origins[0]])}
-    if "path" in clean:
-        if trusted_path:  # the CLI: an operator with a shell on the server names any folder
-            folder = Path(clean["path"]).resolve()
-            if not folder.is_dir():
-                raise ValidationError({"path": f"{clean['path']!r} is not a folder."})
-            _check_not_storage(folder)
-            clean["path"] = str(folder)
-        else:
-            clean["path"] = str(resolve_server_path(clean["path"]))
-    if "upload" in clean and not clean["upload"].startswith(f"projects/{project.slug}/uploads/"):
-        raise ValidationError({"upload": "Unknown upload."})
-    # Files already in storage (generated demo data): only from this project's own sources folder.
-    if "storage_prefix" in clean and (
-        not clean["storage_prefix"].startswith(f"projects/{project.slug}/sources/") or ".." in clean["storage_prefix"]
-    ):
-        raise ValidationError({"storage_prefix": "Only this project's sources folder can be imported from storage."})
-    mapping = params.get("mapping")
+        raise ValidationError({"source": f"Unknown source {str(source)[:40]!r}; use one of {', '.join(SOURCES)}."})
+    unknown = sorted(set(params) - {"source", "path", "upload", "mapping"})
+    if unknown:
+        raise ValidationError({"params": f"Unknown import parameters: {', '.join(k[:40] for k in unknown[:10])}."})
+    clean = {"source": source, **clean_origin(params, project, trusted_path=trusted_path)}
     if source == "csv":
-        if not isinstance(mapping, dict) or not mapping:
-            raise ValidationError({"mapping": "A generic CSV import needs a column mapping (a JSON object)."})
-        clean["mapping"] = mapping
+        clean["mapping"] = clean_mapping(params.get("mapping"))
+    elif params.get("mapping"):
+        raise ValidationError({"mapping": "A column mapping goes with the generic CSV source only."})
+    return clean
+
+
+def clean_origin(params: dict, project: Project, *, trusted_path: bool = False) -> dict:
+    """The origin of a file source: {"path": resolved server folder} or {"upload": Upload id}."""
+    from .uploads import clean_upload_ref
+
+    has_path = params.get("path") not in (None, "")
+    has_upload = params.get("upload") not in (None, "")
+    if has_path == has_upload:
+        raise ValidationError({"path": "Give exactly one of: a server folder (path) or an uploaded zip (upload)."})
+    if has_upload:
+        return {"upload": clean_upload_ref(project, params["upload"])}
+    path = params["path"]
+    if not isinstance(path, str) or len(path) > 1000 or "\x00" in path:
+        raise ValidationError({"path": "A server folder is a path of at most 1,000 characters."})
+    if trusted_path:  # the CLI: an operator with a shell on the server names any folder
+        folder = Path(path).resolve()
+        if not folder.is_dir():
+            raise ValidationError({"path": f"{path!r} is not a folder."})
+        _check_not_storage(folder)
+        return {"path": str(folder)}
+    return {"path": str(resolve_server_path(path))}
+
+
+MAPPING_TEXT_MAX = 200  # characters of one column name in a mapping
+MAPPING_LIST_MAX = 500  # columns named in mapping['labels'] or mapping['extra']
+
+
+def clean_mapping(mapping) -> dict:
+    """A generic CSV mapping: known keys, column names as short strings, mapping['csv'] a relative name."""
+    from ..manifests.generic import COLUMN_FIELDS, OTHER_KEYS, is_plain_relative
+
+    if not isinstance(mapping, dict) or not mapping:
+        raise ValidationError({"mapping": "A generic CSV import needs a column mapping (a JSON object)."})
+    unknown = sorted(str(k)[:40] for k in set(mapping) - set(COLUMN_FIELDS) - OTHER_KEYS)
+    if unknown:
+        raise ValidationError({"mapping": f"Unknown mapping keys: {', '.join(unknown[:10])}."})
+    clean: dict = {}
+    for key, value in mapping.items():
+        if key in ("labels", "extra"):
+            if not isinstance(value, list) or len(value) > MAPPING_LIST_MAX:
+                raise ValidationError({"mapping": f"mapping['{key}'] is a list of at most {MAPPING_LIST_MAX} columns."})
+            if not all(isinstance(v, str) and 0 < len(v) <= MAPPING_TEXT_MAX for v in value):
+                raise ValidationError({"mapping": f"mapping['{key}'] holds column names (short strings)."})
+            clean[key] = list(value)
+            continue
+        if not isinstance(value, str) or len(value) > MAPPING_TEXT_MAX:
+            raise ValidationError(
+                {"mapping": f"mapping['{key}'] must be a string of at most {MAPPING_TEXT_MAX} characters."}
+            )
+        if key == "csv" and value and not is_plain_relative(value):
+            raise ValidationError(
+                {"mapping": "mapping['csv'] is the name of the CSV inside the upload or folder (no '..', no '/')."}
+            )
+        clean[key] = value
     return clean
 
 
 def clean_source_params(params: dict, project: Project) -> dict:
-    """Only the origin of a file source (path, upload or storage_prefix), validated as for imports."""
-    origin = {k: v for k, v in params.items() if k in ("path", "upload", "storage_prefix")}
-    clean = clean_import_params({**origin, "source": "dicom"}, project)
-    clean.pop("source")
-    return clean
-
-
-def check_import_start(actor: User | None, project: Project, params: dict) -> None:
-    """Server folders are for admins; uploads for admins and curators (the kind's start roles)."""
-    if actor is not None and "path" in params and role_in(actor, project) != Role.ADMIN:
-        raise PermissionDenied("Only project admins may import from a server folder.")
-
-
-def save_upload(actor: User | None, project: Project, fileobj, filename: str) -> str:
-    """Store an uploaded archive for the import job; returns its storage name."""
-    if not filename.lower().endswith(".zip"):
-        raise ValidationError({"file": "Upload a .zip archive."})
-    if getattr(fileobj, "size", 0) > settings.IMPORT_MAX_UPLOAD_BYTES:
-        raise ValidationError(
-            {"file": f"The archive is over the {settings.IMPORT_MAX_UPLOAD_BYTES // 2**20} MB limit."}
-        )
-    name = f"projects/{project.slug}/uploads/{os.urandom(8).hex()}.zip"
-    saved = default_storage.save(name, fileobj)
-    audit.import_uploaded(actor, project, saved, getattr(fileobj, "size", 0))
-    return saved
+    """Only the origin of a file source (path or upload), validated as for imports."""
+    return clean_origin(params, project)
 
 
 # --- materialising a source as a local folder ---------------------------------------------------
@@ -134,36 +153,22 @@ def local_source(params: dict, ctx) -> Iterator[tuple[Path, bool]]:
     if "path" in params:
         yield Path(params["path"]), True
         return
+    from ..archives import ArchiveError, extract_zip_safely
+    from .uploads import open_upload
+
     with tempfile.TemporaryDirectory(prefix="import-") as tmp:
         root = Path(tmp)
-        if "upload" in params:
-            from ..archives import ArchiveError, extract_zip_safely
-
-            archive = root / "upload.zip"
-            with default_storage.open(params["upload"], "rb") as src, archive.open("wb") as dst:
-                shutil.copyfileobj(src, dst, 1024 * 1024)
-            try:
-                _, errors = extract_zip_safely(archive, root / "files", **settings.IMPORT_ZIP_LIMITS)
-            except ArchiveError as exc:
-                raise ImportFailed(f"The archive was refused: {exc}") from exc
-            archive.unlink()
-            for error in errors:
-                ctx.error(error.item, error.reason)
-            yield root / "files", False
-        else:
-            prefix = params["storage_prefix"].rstrip("/")
-            _download_prefix(prefix, root)
-            yield root, False
-
-
-def _download_prefix(prefix: str, dest: Path) -> None:
-    dirs, files = default_storage.listdir(prefix)
-    for name in files:
-        with default_storage.open(f"{prefix}/{name}", "rb") as src, (dest / name).open("wb") as dst:
+        archive = root / "upload.zip"
+        with open_upload(ctx.project, params["upload"]) as src, archive.open("wb") as dst:
             shutil.copyfileobj(src, dst, 1024 * 1024)
-    for sub in dirs:
-        (dest / sub).mkdir(parents=True, exist_ok=True)
-        _download_prefix(f"{prefix}/{sub}", dest / sub)
+        try:
+            _, errors = extract_zip_safely(archive, root / "files", **settings.IMPORT_ZIP_LIMITS)
+        except ArchiveError as exc:
+            raise ImportFailed(f"The archive was refused: {exc}") from exc
+        archive.unlink()
+        for error in errors:
+            ctx.error(error.item, error.reason)
+        yield root / "files", False
 
 
 class ImportFailed(JobFailed):
@@ -191,7 +196,14 @@ def run_import(ctx) -> dict:
     """The body of the `ingest.import` job."""
     params, project = ctx.params, ctx.project
     summary = ImportSummary()
-    with local_source(params, ctx) as (root, persistent):
+
+    def waiting(already: bool) -> None:
+        if not already:
+            ctx.message("Waiting for another import into this project to finish.")
+        ctx.check_cancelled()
+
+    with locks.project_import_lock(project.pk, on_wait=waiting), local_source(params, ctx) as (root, persistent):
+        ctx.message("")  # no longer waiting, if it was
         if params["source"] == "dicom":
             import_dicom_folder(ctx, project, root, summary)
         else:
@@ -222,6 +234,9 @@ def _dicom_files(root: Path) -> tuple[list[Path], int]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__MACOSX")))
         for name in sorted(filenames):
             if name.startswith("."):
+                continue
+            if os.path.islink(os.path.join(dirpath, name)):
+                skipped += 1  # never followed: a link in a server folder could point anywhere
                 continue
             if name.lower().endswith(NOT_DICOM_SUFFIXES):
                 skipped += 1  # reports.csv, masks, notes: not images to index here
@@ -293,7 +308,7 @@ def import_dicom_folder(ctx, project: Project, root: Path, summary: ImportSummar
                 ctx.advance(1, failed=1)
                 continue
             except Exception as exc:  # a file pydicom chokes on must not stop the batch
-                logger.warning("Unreadable DICOM %s: %s", rel, exc)
+                logger.warning("Unreadable DICOM %s: %s", redact_path(rel), type(exc).__name__)
                 ctx.error(rel, f"unreadable DICOM file ({type(exc).__name__}: {str(exc)[:200]})")
                 ctx.advance(1, failed=1)
                 continue
@@ -311,7 +326,9 @@ def _dicom_item(project, data, digest, rel, pz, profile, options, reports) -> In
     from ..dicomio import DicomError, deidentify, header_from_dataset, read_header, scrub_report
 
     # The indexer's checks first (not DICOM, truncated, no pixel data...), then the full parse.
-    if not read_header(io.BytesIO(data)).has_pixel_data:
+    # The pixel count (rows x columns x frames) is checked from the header: a file claiming 30000² is refused
+    # here, before it is stored, rather than failing every render job later.
+    if not read_header(io.BytesIO(data), max_pixels=settings.IMAGE_MAX_PIXELS).has_pixel_data:
         raise DicomError("no pixel data")
     ds = pydicom.dcmread(io.BytesIO(data), force=False)
     original = header_from_dataset(ds, has_pixel_data=True)
@@ -320,6 +337,7 @@ def _dicom_item(project, data, digest, rel, pz, profile, options, reports) -> In
     )
     patient_original = original.patient_id or f"no-patient-id:{original.study_instance_uid}"
     scrubbed, n_scrubbed = report, 0
+    offset = None
     if options["enabled"]:
         patient_key, offset = pz.patient(patient_original)
         accession = pz.accession(original.accession_number)
@@ -331,12 +349,13 @@ def _dicom_item(project, data, digest, rel, pz, profile, options, reports) -> In
             accession_pseudonym=accession,
             profile=profile,
         )
-        if report:
-            names = [n for n in (original.patient_name, original.referring_physician) if n]
-            result = scrub_report(report, date_offset_days=offset, known_names=names)
-            scrubbed, n_scrubbed = result.text, len(result.replacements)
     else:
         patient_key, accession = patient_original, original.accession_number
+    if report:
+        # Every import path scrubs report text, whatever the DICOM de-identification options say.
+        names = [n for n in (original.patient_name, original.referring_physician) if n]
+        result = scrub_report(report, date_offset_days=offset, known_names=names)
+        scrubbed, n_scrubbed = result.text, len(result.replacements)
     header = header_from_dataset(ds, has_pixel_data=True)
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)
@@ -363,7 +382,7 @@ def _dicom_item(project, data, digest, rel, pz, profile, options, reports) -> In
         series_number=header.series_number,
         content_sha256=digest,
         original=name,
-        source_path=rel,
+        source_path=redact_path(rel),  # for reference only: the pixels are read from `original`
         report_text=scrubbed,
         scrubbed_items=n_scrubbed,
     )
@@ -409,7 +428,8 @@ def import_manifest(ctx, project, source, root, mapping, persistent, summary: Im
             writer.close()
             writer = None
     except ManifestError as exc:
-        raise ImportFailed(str(exc)) from exc
+        # Name the source as "the source folder", never by its path on this server.
+        raise ImportFailed(str(exc).replace(str(root), "the source folder")) from exc
     finally:
         if writer is not None:  # cancelled or failed midway: let submitted batches finish, then stop
             try:
@@ -453,12 +473,15 @@ def _classified(items):
 
 
 def _flush_manifest_batch(ctx, project, source, batch, pz, summary, cache, writer=None) -> None:
+    def committed(outcome, n=len(batch)) -> None:
+        # Counted only once the batch's transaction has committed: a failed batch is never "imported".
+        summary.add(outcome)
+        ctx.advance(n, imported=outcome.imported, duplicates=outcome.duplicates)
+
     if writer is not None:
-        outcome = writer.submit(batch)
+        writer.submit(batch, on_commit=committed)  # called back here, at a later submit or at close
     else:
-        outcome = write_batch(project, source, batch, before_commit=pz.flush if pz else None, cache=cache)
-    summary.add(outcome)
-    ctx.advance(len(batch), imported=outcome.imported, duplicates=outcome.duplicates)
+        committed(write_batch(project, source, batch, before_commit=pz.flush if pz else None, cache=cache))
 
 
 def _manifest_item(project, record, root: Path, persistent: bool, pz, scrub_report, ctx) -> IngestItem:
@@ -482,19 +505,19 @@ def _manifest_item(project, record, root: Path, persistent: bool, pz, scrub_repo
     original, source_path = "", ""
     if record.path is None or record.file_exists is False:
         status = RenderStatus.MISSING
-        source_path = record.path or ""
+        source_path = redact_path(record.path or "")  # for reference only: nothing will read it
     elif persistent:
-        source_path = f"file:{root.as_posix()}/{record.path}"  # plain strings: this runs 10^5 times
+        source_path = _server_source_path(record, root, pz, image_key)
     else:
-        # A temporary folder (an uploaded zip) disappears after the job: keep the file in storage now.
+        # A temporary folder (an uploaded zip) disappears after the job: keep the file in storage now,
+        # without the text metadata hospital exports write into PNG and JPEG files (names, ids).
         local = root / record.path
         suffix = local.suffix.lower() or ".img"
         digest = hashlib.sha256(image_key.encode()).hexdigest()[:40]
         original = f"projects/{project.slug}/originals/{record.dataset}/{digest}{suffix}"
         if not default_storage.exists(original):
-            with local.open("rb") as fh:
-                default_storage.save(original, fh)
-        source_path = record.path
+            default_storage.save(original, ContentFile(strip_metadata(local.read_bytes())))
+        source_path = redact_path(record.path)  # for reference only: the render reads `original`
     return IngestItem(
         patient_key=patient_key,
         study_key=study_key,
@@ -512,11 +535,28 @@ def _manifest_item(project, record, root: Path, persistent: bool, pz, scrub_repo
     )
 
 
+def _server_source_path(record, root: Path, pz, image_key: str) -> str:
+    """Where the render job finds a server-folder file. Public datasets' published layouts are kept as
+    they are (plain strings: this runs 10^5 times). A hospital's folder names can hold a patient's name or
+    birth date: then the stored path is redacted and the real one goes to the admin-only pseudonym map."""
+    path = f"file:{root.as_posix()}/{record.path}"
+    if pz is None or record.dataset in PUBLIC_DATASETS:
+        return path
+    redacted = redact_path(record.path)
+    if redacted == record.path:
+        return path
+    try:
+        pz.source_path(path[5:], image_key)
+    except ValueError:  # too long to map: the render job will report the file as not found
+        pass
+    return f"file:{root.as_posix()}/{redacted}"
+
+
 def import_from_cli(project_slug: str, source: str, path: str, mapping: dict | None = None) -> dict:
     """`manage.py import_studies`: the same import job, run in-process now, then its render job."""
     from django.db import transaction
 
-    from .. import audit, dispatch
+    from .. import dispatch
     from ..models import Job, JobStatus
     from .projects import get_or_create_project
 

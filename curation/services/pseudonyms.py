@@ -73,6 +73,12 @@ class Pseudonymizer:
             return cached
         return self._record(PseudonymMap.Kind.UID, original, self._uid(original))
 
+    def source_path(self, original: str, image_key: str) -> str:
+        """A server file whose path names a patient: the render job looks it up here by image key."""
+        if len(original) > 256:
+            raise ValueError("the file's path is over 256 characters, too long to keep apart from the study")
+        return self._record(PseudonymMap.Kind.PATH, original, image_key)
+
     def flush(self) -> int:
         """Write the new mappings (inside the caller's transaction)."""
         if not self._pending:

@@ -10,11 +10,14 @@ import io
 import logging
 from pathlib import Path
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from ..dicomio.imagemeta import strip_metadata
 from ..models import Image, Project, RenderStatus
+from ..redact import REDACTED
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +35,25 @@ def _open_source(image: Image):
     if image.original:
         return default_storage.open(image.original, "rb")
     if image.source_path.startswith("file:"):
-        return Path(image.source_path[5:]).open("rb")
+        return Path(_server_path(image)).open("rb")
     raise FileNotFoundError("no stored original and no source file")
+
+
+def _server_path(image: Image) -> str:
+    """The server file of a manifest row; a path that named a patient is kept in the pseudonym map."""
+    path = image.source_path[5:]
+    if REDACTED not in path:
+        return path
+    from ..models import PseudonymMap
+
+    original = (
+        PseudonymMap.objects.filter(project_id=image.project_id, kind=PseudonymMap.Kind.PATH, pseudonym=image.image_key)
+        .values_list("original", flat=True)
+        .first()
+    )
+    if original is None:
+        raise FileNotFoundError("the source file's path was not kept")
+    return original
 
 
 def pack_rg16(png16: bytes) -> bytes:
@@ -55,12 +75,24 @@ def pack_rg16(png16: bytes) -> bytes:
 
 
 def render_one(project: Project, image: Image) -> dict:
-    from ..dicomio import render_all, render_image_file
+    """Render one image's files; DicomError (with its reason) for a file that cannot be, or is too large."""
+    from ..dicomio import DicomError, render_all, render_image_file
+    from ..dicomio.errors import check_size
 
+    max_bytes = settings.IMPORT_MAX_FILE_BYTES
     with _open_source(image) as fh:
-        data = fh.read()
+        data = fh.read(max_bytes + 1)
+    check_size(len(data), max_bytes)
     is_dicom = (len(data) > 132 and data[128:132] == b"DICM") or image.original.endswith(".dcm")
-    rendering = render_all(io.BytesIO(data)) if is_dicom else render_image_file(io.BytesIO(data))
+    # Pixel counts are checked from the file's header before decoding: a small file can claim 30000².
+    limit = settings.IMAGE_MAX_PIXELS
+    try:
+        if is_dicom:
+            rendering = render_all(io.BytesIO(data), max_pixels=limit)
+        else:
+            rendering = render_image_file(io.BytesIO(data), max_pixels=limit)
+    except MemoryError as exc:
+        raise DicomError("not enough memory to render the image") from exc
     prefix = f"projects/{project.slug}/renders/{image.pk}"
     fields = {
         "display": _save(f"{prefix}/display.png", rendering.display_png),
@@ -77,7 +109,8 @@ def render_one(project: Project, image: Image) -> dict:
     if not image.original:
         # Manifest images referenced on a server folder get a stored copy, so any worker can read it.
         suffix = Path(image.source_path).suffix.lower() or ".img"
-        fields["original"] = _save(f"{prefix}/original{suffix}", data)
+        # Without the text metadata (names, ids) hospital exports write into PNG and JPEG files.
+        fields["original"] = _save(f"{prefix}/original{suffix}", data if is_dicom else strip_metadata(data))
     return fields
 
 
@@ -99,7 +132,9 @@ def run_render(ctx) -> dict:
         for image in batch:
             try:
                 fields = render_one(project, image)
-            except (DicomError, FileNotFoundError, OSError, ValueError) as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever one file does, it fails only that image
+                if not isinstance(exc, DicomError | FileNotFoundError | OSError | ValueError):
+                    logger.exception("Rendering image %s failed", image.pk)
                 reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
                 status = RenderStatus.MISSING if isinstance(exc, FileNotFoundError) else RenderStatus.FAILED
                 Image.objects.filter(pk=image.pk).update(render_status=status, render_error=str(reason)[:300])

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from curation.csvsafe import SafeWriter
 from nlp.core.evaluate import EvaluationSummary, canonical_value, evaluate_labels
 from nlp.core.label_spaces import csv_row, report_labels
 from nlp.core.labeler import Labeler, ReportResult
@@ -102,7 +103,7 @@ def label_csv(
                 f"{input_path}: missing column(s) {', '.join(missing)}; the header has {', '.join(header)}"
             )
         with open(output_path, "w", encoding="utf-8", newline="") as output:
-            writer = csv.writer(output)
+            writer = SafeWriter(output)
             writer.writerow([id_column, *space.labels])
             evidence = open(jsonl_path, "w", encoding="utf-8") if jsonl_path else None
             try:

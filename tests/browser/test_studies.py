@@ -83,7 +83,7 @@ def test_curator_uploads_a_zip_and_browses_the_imported_studies(
         "if (d[i] > 0) n++; return n; }"
     )
     assert painted > 100
-    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Shift+ArrowRight")  # window/level sits on Shift+arrows (keymap.js)
     expect(wl).not_to_have_text(before)
     page.keyboard.press("i")
     expect(wl).to_contain_text("inverted")

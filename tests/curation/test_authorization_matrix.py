@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from curation.models import Job, JobStatus
-from tests.factories import JobFactory
+from tests.factories import PASSWORD, JobFactory
 
 ANON, OUTSIDER, VIEWER, RAD, CURATOR, ADMIN = "anonymous", "outsider", "viewer", "radiologist", "curator", "admin"
 EVERYONE = [ANON, OUTSIDER, VIEWER, RAD, CURATOR, ADMIN]
@@ -83,7 +83,15 @@ ENDPOINTS = [
     ("qc results", "get", "/api/projects/chest/qc-results/", None, expect(200)),
     ("image masks", "get", "/api/projects/chest/images/{image}/masks/", None, expect(200)),
     ("reference banks", "get", "/api/projects/chest/reference-banks/", None, expect(200)),
-    ("mask export", "get", "/api/projects/chest/masks/export/chexmask.csv", None, expect(200)),
+    # Bulk exports are for those who curate the data (Action.EXPORT_DATA).
+    ("mask export", "get", "/api/projects/chest/masks/export/chexmask.csv", None, expect(403, curator=200, admin=200)),
+    (
+        "mask export coco",
+        "get",
+        "/api/projects/chest/masks/export/coco.json",
+        None,
+        expect(403, curator=200, admin=200),
+    ),
     (
         "start mask QC",
         "post",
@@ -93,6 +101,24 @@ ENDPOINTS = [
     ),
     ("schema", "get", "/api/schema/", None, expect(200, outsider=200, anonymous=401)),
     ("docs", "get", "/api/docs/", None, expect(200, outsider=200, anonymous=401)),
+    # Account endpoints are per user, not per project: every signed-in user manages their own tokens.
+    ("my tokens", "get", "/api/auth/tokens/", None, expect(200, outsider=200)),
+    ("create token", "post", "/api/auth/tokens/", {"name": "matrix"}, expect(201, outsider=201)),
+    ("revoke a token (the admin's)", "delete", "/api/auth/tokens/{admin_token}/", None, expect(404, admin=204)),
+    (
+        "lockout reset (site staff only)",
+        "post",
+        "/api/auth/lockouts/reset/",
+        {"username": "viewer"},
+        expect(403, outsider=403),
+    ),
+    (
+        "sign in for a token",
+        "post",
+        "/api/auth/token/",
+        {"username": "newbie", "password": PASSWORD},
+        {role: 200 for role in EVERYONE},
+    ),
 ]
 
 PAGES = [
@@ -132,6 +158,16 @@ PAGES = [
     ),
     ("masks page", "/p/chest/masks/", {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200}),
     ("import page", "/p/chest/import/", {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 200, ADMIN: 200}),
+    (
+        "account tokens page",
+        "/account/tokens/",
+        {ANON: 302, OUTSIDER: 200, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200},
+    ),
+    (
+        "account password page",
+        "/account/password/",
+        {ANON: 302, OUTSIDER: 200, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200},
+    ),
 ]
 
 POSTS = [
@@ -179,6 +215,118 @@ POSTS = [
     ),
 ]
 
+POSTS += [
+    (
+        "create token form",
+        "/account/tokens/",
+        {"name": "matrix"},
+        {ANON: 302, OUTSIDER: 200, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200},
+    ),
+    (
+        "revoke token form (the admin's)",
+        "/account/tokens/{admin_token}/revoke/",
+        {},
+        {ANON: 302, OUTSIDER: 404, VIEWER: 404, RAD: 404, CURATOR: 404, ADMIN: 302},
+    ),
+    (
+        "password form (wrong old password)",
+        "/account/password/",
+        {"old_password": "wrong", "new_password1": "x", "new_password2": "x"},
+        {ANON: 302, OUTSIDER: 400, VIEWER: 400, RAD: 400, CURATOR: 400, ADMIN: 400},
+    ),
+]
+
+
+# Review queues (issue 10): viewers never read or decide; only curators and admins send back or adjudicate.
+# {review} is an item the radiologist, curator and admin each hold a read slot of; {adjudication} disagrees.
+REVIEW_READERS = expect(403, radiologist=200, curator=200, admin=200)
+ENDPOINTS += [
+    ("review next", "post", "/api/projects/chest/review/label/next/", None, REVIEW_READERS),
+    ("review item", "get", "/api/projects/chest/review/items/{review}/", None, REVIEW_READERS),
+    (
+        "review decide",
+        "post",
+        "/api/projects/chest/review/items/{review}/decide/",
+        {"payload": {"labels": {}}, "seconds": 3},
+        expect(403, radiologist=201, curator=201, admin=201),
+    ),
+    ("review skip", "post", "/api/projects/chest/review/items/{review}/skip/", None, REVIEW_READERS),
+    ("review renew", "post", "/api/projects/chest/review/items/{review}/renew/", None, REVIEW_READERS),
+    (
+        "review send back",
+        "post",
+        "/api/projects/chest/review/items/{review}/send-back/",
+        {"comment": "again"},
+        expect(403, curator=200, admin=200),
+    ),
+    (
+        "review adjudicate",
+        "post",
+        "/api/projects/chest/review/items/{adjudication}/adjudicate/",
+        {"payload": {"labels": {}}},
+        expect(403, curator=201, admin=201),
+    ),
+    ("review agreement", "get", "/api/projects/chest/review/agreement/", None, expect(200)),
+]
+PAGES += [
+    (
+        "label review page",
+        "/p/chest/review/labels/",
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 200, CURATOR: 200, ADMIN: 200},
+    ),
+    (
+        "agreement page",
+        "/p/chest/review/agreement/",
+        {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200},
+    ),
+    (
+        "adjudication list page",
+        "/p/chest/review/adjudication/",
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 200, ADMIN: 200},
+    ),
+    (
+        "adjudicate page",
+        "/p/chest/review/items/{adjudication}/adjudicate/",
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 200, ADMIN: 200},
+    ),
+]
+POSTS += [
+    (
+        "adjudicate form",
+        "/p/chest/review/items/{adjudication}/adjudicate/",
+        {"q:Cardiomegaly": "positive", "q:Atelectasis": "negative", "q:Pleural Effusion": "negative"},
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 302, ADMIN: 302},
+    ),
+    (
+        "send back form",
+        "/p/chest/review/items/{review}/send-back/",
+        {"comment": "again"},
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 302, ADMIN: 302},
+    ),
+]
+
+
+def _review_items(project, members) -> dict:
+    """An item held by the radiologist, curator and admin (three read slots), and one in adjudication."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from labeling.models import Claim, ReviewState
+    from tests.labeling.review_helpers import label_item
+
+    review = label_item(project, 0.9, required_reads=3)
+    review.state = ReviewState.IN_REVIEW
+    review.save()
+    for slot, role in enumerate((RAD, CURATOR, ADMIN), start=1):
+        Claim.objects.create(
+            item=review, slot=slot, reader=members[role], expires_at=timezone.now() + timedelta(minutes=10)
+        )
+    adjudication = label_item(project, 0.5, required_reads=2)
+    adjudication.state = ReviewState.ADJUDICATION
+    adjudication.save()
+    return {"review": review.pk, "adjudication": adjudication.pk}
+
 
 @pytest.fixture
 def jobs(project, members, settings, tmp_path):
@@ -196,6 +344,7 @@ def jobs(project, members, settings, tmp_path):
     queued = JobFactory(project=project, status=JobStatus.QUEUED)
     failed = JobFactory(project=project, status=JobStatus.FAILED)
     image = ImageFactory(study__patient__project=project)
+    from curation.services import accounts
     from nlp.models import LabelingRun
 
     run = LabelingRun.objects.create(project=project, label_space="chexpert", labeler_version="test", complete=True)
@@ -210,6 +359,8 @@ def jobs(project, members, settings, tmp_path):
         "image": image.pk,
         "root": str(incoming),
         "run": run.pk,
+        "admin_token": accounts.create_token(members["admin"], name="matrix")[0].pk,
+        **_review_items(project, members),
     }
 
 

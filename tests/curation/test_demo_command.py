@@ -6,7 +6,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
-from curation.models import Job, Membership, Project, User
+from curation.models import Job, Membership, Project, Upload, User
 from curation.services import demo
 
 
@@ -56,8 +56,11 @@ def test_demo_creates_users_project_and_data_and_prints_json(small_demo, capsys)
     assert counts["patients"] == 2
     assert counts["images"] == counts["rendered"] > 0
     assert counts["reports"] == counts["studies"] > 0
-    assert default_storage.exists("projects/demo/sources/demo-seed3/reports.csv")
-    assert default_storage.exists("projects/demo/sources/demo-seed3/truth.json")
+    # The raw sources (DICOM with invented PHI) were uploads, deleted once imported: none is left
+    assert not default_storage.exists("projects/demo/sources")
+    assert Upload.objects.filter(project=project).count() == 6
+    assert Upload.objects.filter(project=project, deleted_at__isnull=True).count() == 0
+    assert default_storage.listdir("projects/demo/uploads")[1] == []
 
 
 @pytest.mark.django_db(transaction=True)

@@ -38,7 +38,7 @@ def test_job_started_through_the_api_reaches_100_percent_on_a_real_worker(
     job = Job.objects.get(pk=job_id)
     assert job.celery_task_id != ""  # sent through the broker, not run in-process
     assert job.counters["patients"] == 6
-    assert job.counters["files_stored"] == job.progress_total - 6
+    assert job.counters["uploads"] == job.progress_total - 6 == 3  # DICOM, masks, truth masks
 
 
 def test_cancel_through_the_api_stops_a_running_job_on_the_worker(celery_worker_process, project, members, api):

@@ -28,7 +28,7 @@
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event)) return;
     if (pendingG) {
       pendingG = false;
-      if (["p", "d", "j", "s", "l", "m"].includes(event.key)) { event.preventDefault(); go("g " + event.key); }
+      if (["p", "d", "j", "s", "l", "m", "r"].includes(event.key)) { event.preventDefault(); go("g " + event.key); }
       return;
     }
     switch (event.key) {
@@ -51,6 +51,11 @@
   });
   document.addEventListener("click", function (event) {
     if (event.target.closest("[data-action=help]")) document.getElementById("help").showModal();
+  });
+  // A filter that applies as soon as it changes (CSP forbids onchange= attributes).
+  document.addEventListener("change", function (event) {
+    const field = event.target.closest("[data-autosubmit]");
+    if (field && field.form) field.form.submit();
   });
   // htmx swaps replace the table: keep the selection on the same position.
   document.addEventListener("htmx:afterSwap", function () { if (selected >= 0) select(selected); });

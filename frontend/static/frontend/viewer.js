@@ -65,17 +65,17 @@
     wl.center = drag.wl.center + (e.clientY - drag.y) * k;
     draw();
   });
+  // Keys come from the shared key map (keymap.js): Shift+arrows, so screens keep the bare arrows.
   document.addEventListener("keydown", (e) => {
-    const t = e.target;
-    if (e.ctrlKey || e.metaKey || e.altKey || (t && ["INPUT", "SELECT", "TEXTAREA"].includes(t.tagName))) return;
-    if (!values) return;
+    if (!values || !window.CxrKeymap) return;
+    const act = window.CxrKeymap.viewerAction(e);
     const step = base.width / 20;
-    if (e.key === "ArrowRight") wl.width += step;
-    else if (e.key === "ArrowLeft") wl.width = Math.max(1, wl.width - step);
-    else if (e.key === "ArrowUp") wl.center += step / 2;
-    else if (e.key === "ArrowDown") wl.center -= step / 2;
-    else if (e.key === "i") wl.invert = !wl.invert;
-    else if (e.key === "r") wl = { ...base };
+    if (act === "wider") wl.width += step;
+    else if (act === "narrower") wl.width = Math.max(1, wl.width - step);
+    else if (act === "level-up") wl.center += step / 2;
+    else if (act === "level-down") wl.center -= step / 2;
+    else if (act === "invert") wl.invert = !wl.invert;
+    else if (act === "reset") wl = { ...base };
     else return;
     e.preventDefault();
     draw();
@@ -86,5 +86,7 @@
     document.querySelectorAll("[data-select-image]").forEach((b) => b.classList.toggle("active", b === btn));
     load(btn.dataset.src16, btn.dataset.src8, btn.dataset.window);
   }));
-  load(canvas.dataset.src16, canvas.dataset.src8, canvas.dataset.window);
+  // Screens that change image without a page load (the review queues) call this.
+  window.CxrViewer = { load: load };
+  if (canvas.dataset.src16 || canvas.dataset.src8) load(canvas.dataset.src16, canvas.dataset.src8, canvas.dataset.window);
 })();

@@ -210,5 +210,5 @@ def test_a_truncated_gzip_stops_that_file_with_a_row_error(tmp_path):
 def test_metadata_without_study_id_is_a_manifest_error(tmp_path):
     write_csv(tmp_path / "mimic-cxr-2.0.0-metadata.csv", ["dicom_id", "subject_id"], [])
 
-    with pytest.raises(ManifestError, match=r"missing required columns 'study_id'; columns found: 'dicom_id'"):
+    with pytest.raises(ManifestError, match=r"missing required columns 'study_id' \(its header has \d+ columns?\)"):
         read_manifest("mimic", tmp_path)
