@@ -1,0 +1,143 @@
+"""Review screens: the keyboard-first label queue, adjudication for curators, the agreement page.
+
+The label screen is a shell that review.js drives through the review API; adjudication and send-back are
+plain forms. Every rule is the action's own (curation.permissions), every change a service call.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from curation.errors import Conflict
+from curation.permissions import Action, action, get_project
+from curation.services.studies import parse_id
+from labeling.models import ReviewItem, ReviewKind, ReviewState
+from labeling.review import agreement, services
+
+from .label_views import highlight
+
+ADJUDICATION_PAGE = 100
+
+
+@login_required
+def review_labels(request, slug):
+    project = get_project(request.user, slug, Action.REVIEW)
+    return render(
+        request,
+        "frontend/review_label.html",
+        {
+            "project": project,
+            "statuses": services.LABEL_STATUSES,
+            "can_adjudicate": action(Action.ADJUDICATE).allowed(request.user, project),
+        },
+    )
+
+
+@login_required
+def review_agreement(request, slug):
+    project = get_project(request.user, slug, Action.VIEW_LABELS)
+    kind = request.GET.get("kind", ReviewKind.LABEL)
+    if kind not in ReviewKind.values:
+        kind = ReviewKind.LABEL
+    report = agreement.agreement_report(project, kind)
+    counts = {state.label: 0 for state in ReviewState}
+    for state, n in _state_counts(project, kind):
+        counts[ReviewState(state).label] = n
+    return render(
+        request,
+        "frontend/review_agreement.html",
+        {"project": project, "report": report, "kind": kind, "kinds": ReviewKind.choices, "counts": counts},
+    )
+
+
+def _state_counts(project, kind):
+    from django.db.models import Count
+
+    return ReviewItem.objects.filter(project=project, kind=kind).values_list("state").annotate(n=Count("pk")).order_by()
+
+
+@login_required
+def adjudication_list(request, slug):
+    project = get_project(request.user, slug, Action.ADJUDICATE)
+    items = list(
+        ReviewItem.objects.filter(project=project, state=ReviewState.ADJUDICATION)
+        .select_related("study")
+        .order_by("-priority", "id")[:ADJUDICATION_PAGE]
+    )
+    return render(request, "frontend/review_adjudication_list.html", {"project": project, "items": items})
+
+
+def _questions(item: ReviewItem, reads: list[dict]) -> list[dict]:
+    """One row per label (or the verdict): each reader's answer and the preselected choice."""
+    if item.kind == ReviewKind.LABEL:
+        names = [entry["label"] for entry in item.prefill.get("labels", [])]
+        choices = services.LABEL_STATUSES
+        answer = lambda payload, name: (payload.get("labels") or {}).get(name)  # noqa: E731
+    else:
+        names = ["verdict"]
+        choices = services.MASK_VERDICTS
+        answer = lambda payload, name: payload.get(name)  # noqa: E731
+    rows = []
+    for name in names:
+        values = [answer(read["payload"], name) for read in reads]
+        rows.append(
+            {
+                "name": name,
+                "values": values,
+                "agree": len(set(values)) == 1,
+                "chosen": values[0] if values else None,
+                "choices": choices,
+            }
+        )
+    return rows
+
+
+@login_required
+def adjudicate_item(request, slug, item_id):
+    project = get_project(request.user, slug, Action.ADJUDICATE)
+    item = services.get_item(request.user, project, parse_id(item_id) or 0)
+    if request.method == "POST":
+        if item.kind == ReviewKind.LABEL:
+            names = [entry["label"] for entry in item.prefill.get("labels", [])]
+            payload = {"labels": {name: request.POST.get(f"q:{name}", "") for name in names}}
+        else:
+            payload = {"verdict": request.POST.get("q:verdict", "")}
+        payload["comment"] = request.POST.get("comment", "")
+        try:
+            services.adjudicate(request.user, project, item.pk, payload)
+        except (ValidationError, Conflict) as exc:
+            messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
+        else:
+            messages.success(request, f"Item {item.pk} adjudicated: the answer is final.")
+            return redirect("frontend:review-adjudication", slug=slug)
+    view = services.item_view(request.user, project, item)
+    reads = view.get("reads", [])
+    evidence = [e for entry in item.prefill.get("labels", []) for e in entry.get("evidence", [])]
+    return render(
+        request,
+        "frontend/review_adjudicate.html",
+        {
+            "project": project,
+            "item": item,
+            "view": view,
+            "reads": reads,
+            "questions": _questions(item, reads),
+            "report_html": highlight(view["report"], evidence) if view["report"] else "",
+            "can_adjudicate": item.state == ReviewState.ADJUDICATION,
+        },
+    )
+
+
+@login_required
+@require_POST
+def send_back_item(request, slug, item_id):
+    project = get_project(request.user, slug, Action.SEND_BACK)
+    try:
+        services.send_back(request.user, project, parse_id(item_id) or 0, request.POST.get("comment", ""))
+    except (ValidationError, Conflict) as exc:
+        messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
+        return redirect("frontend:review-adjudicate", slug=slug, item_id=item_id)
+    messages.success(request, f"Item {item_id} sent back to the queue.")
+    return redirect("frontend:review-adjudication", slug=slug)

@@ -1,0 +1,1 @@
+"""Review queues: radiologists read items (labels, masks, structure), double reading, adjudication, agreement."""
