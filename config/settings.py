@@ -309,6 +309,8 @@ JOB_RETRY_MAX_DELAY = int(os.environ.get("JOB_RETRY_MAX_DELAY", 600))
 # Items per chunk of a fanned-out job (QC, mining, rendering): small enough to spread over workers and
 # to retry cheaply, large enough that the per-chunk overhead stays small.
 JOB_CHUNK_ITEMS = int(os.environ.get("JOB_CHUNK_ITEMS", 500))
+# A reader's claim on a review item lasts this long without activity; any action renews it.
+REVIEW_LEASE_SECONDS = int(os.environ.get("REVIEW_LEASE_SECONDS", 600))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --- Input limits (issue 9) ------------------------------------------------------------------

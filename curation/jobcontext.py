@@ -6,6 +6,7 @@ progress is added to its job's row as it goes, so the job's bar is the sum over 
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -15,6 +16,8 @@ from django.utils import timezone
 
 from .models import Job, JobChunk
 from .redact import redact_path, redact_paths_in
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class JobFailed(Exception):
@@ -28,7 +31,9 @@ class JobCancelled(Exception):
 def error_entry(item: Any, reason: str) -> dict:
     """One stored error. Items are paths inside the upload or folder with identifying parts redacted:
     every member reads job errors, and a hospital's folder names can hold a patient's name and ids."""
-    raw = str(item)[:300]
+    # Control characters (NUL above all) never reach the database: PostgreSQL refuses NUL in JSON text.
+    raw = _CONTROL.sub("", str(item)[:300])
+    reason = _CONTROL.sub("", str(reason))
     item_text = redact_path(raw)
     reason_text = str(reason)[:500]
     if raw and raw != item_text:

@@ -54,9 +54,7 @@ STUDY_FILTER_PARAMS = [
         enum=list(studies.MINED_STATUSES),
         description="with mined_label: that label has this status; alone: some label has this status",
     ),
-    OpenApiParameter(
-        "qc_decision", str, enum=Decision.values, description="the newest QC result of one of its images"
-    ),
+    OpenApiParameter("qc_decision", str, enum=Decision.values, description="the newest QC result of one of its images"),
 ]
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
+
+from curation.csvsafe import SafeWriter
 
 from .bank import build_bank, load_bank, save_bank
 from .io import SIZE_INFERRED_FLAG, ChexmaskRow, read_chexmask_csv, read_label_png
@@ -39,7 +40,7 @@ def qc_chexmask_csv(
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with open(output_path, "w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
+        writer = SafeWriter(out)
         writer.writerow(QC_COLUMNS)
         for item in read_chexmask_csv(csv_path, image_sizes=image_sizes, max_pixels=max_pixels):
             if isinstance(item, ChexmaskRow):

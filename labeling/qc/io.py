@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from curation.csvsafe import SafeWriter
+
 from .rle import (
     MASK_MAX_PIXELS,
     RleError,
@@ -227,7 +229,7 @@ def write_chexmask_csv(rows: Iterable[ChexmaskRow], target, id_column: str = "Im
     """Write rows as a CheXmask CSV (RCA values kept as given, empty when unknown)."""
     handle = open(target, "w", newline="", encoding="utf-8") if isinstance(target, (str, Path)) else target
     try:
-        writer = csv.writer(handle)
+        writer = SafeWriter(handle)
         writer.writerow(
             [
                 id_column,
