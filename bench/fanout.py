@@ -95,6 +95,9 @@ def _fill(n_masks: int) -> tuple[object, list[dict]]:
         bank, _ = build_bank(iter_bitmask_folder(DATA / "jsrt_scr_reference_masks"), calibrate=False)
         store_bank(project, bank, source="SCR references")
     QcResult.objects.filter(project=project).delete()
+    from curation.models import Job
+
+    Job.objects.filter(project=project).delete()  # an interrupted earlier run must not hold the QC lock
     return project, masks
 
 
@@ -118,8 +121,9 @@ def _start_workers(count: int, env: dict) -> list[subprocess.Popen]:
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "qc", "--pool=prefork", "--concurrency=1",
-             "--without-gossip", "--without-mingle", "--loglevel=WARNING", "-n", f"{name}@%h"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+             "--without-gossip", "--without-mingle", "--loglevel=INFO", "-n", f"{name}@%h"],
+            cwd=ROOT, env={**env, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+            stdout=subprocess.DEVNULL, stderr=open(f"/tmp/bench-fanout-{name}.log", "w"),
         )
         for name in names
     ]  # fmt: skip
@@ -188,7 +192,8 @@ def main() -> int:
         return 2
     os.environ["JOB_CHUNK_ITEMS"] = str(args.chunk)
     _ensure_database(args.database)
-    media = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
+    media = Path(tempfile.gettempdir()) / "bench-fanout-media"  # kept with the database between runs
+    media.mkdir(exist_ok=True)
     _setup_django(args.database, args.broker, media)
     from config.celery import app
 

@@ -363,6 +363,12 @@ def _claim_chunk(job_id: int, index: int, runner: str, kind) -> tuple[Job, JobCh
     except DatabaseError as exc:
         if not _is_lock_error(exc):
             raise
+        # Another runner holds the row this instant: try again shortly rather than drop the chunk.
+        logger.info("Job %s chunk %s is locked; trying again shortly.", job_id, index)
+        if settings.JOBS_IN_PROCESS:
+            time.sleep(0.2)
+            return _claim_chunk(job_id, index, runner, kind)
+        kind.chunk_task.apply_async(args=[job_id, index], queue=kind.queue, countdown=2)
         return None
     if cancelled:
         _finish_fanout(job_id, kind)
