@@ -49,3 +49,32 @@ def claim_size(dicom_path: Path, out_path: Path, rows: int, columns: int, frames
 def coco_rle_claim(height: int, width: int) -> dict:
     """A COCO RLE whose single background run covers height x width: a few bytes asking for h*w bytes."""
     return {"size": [height, width], "counts": [height * width]}
+
+
+# Header values for generated DICOM files (curation.demo.dicom): invented PHI, as a hospital file holds.
+DICOM_META = {
+    "patient_name": "DOE^JANE",
+    "patient_id": "P1",
+    "patient_birth_date": "19500310",
+    "patient_sex": "F",
+    "patient_age": "071Y",
+    "other_patient_ids": "",
+    "patient_address": "",
+    "institution_name": "General Hospital",
+    "referring_physician_name": "SMITH^JOHN",
+    "accession_number": "A1",
+    "study_instance_uid": "2.25.1111",
+    "study_date": "20210314",
+    "study_time": "101500",
+    "study_id": "1",
+}
+
+
+def small_dicom(folder, name: str, sop: str):
+    """A valid 64x48 DICOM file with DICOM_META's header (claim_size can then make it claim more)."""
+    import numpy as np
+
+    from curation.demo.dicom import write_dicom
+
+    pixels = (np.arange(64 * 48, dtype=np.uint16).reshape(64, 48) * 4) % 4096
+    return write_dicom(folder / name, pixels, meta=DICOM_META, sop_instance_uid=sop, series_instance_uid="2.25.3")

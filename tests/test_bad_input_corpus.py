@@ -19,10 +19,9 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from curation.demo.dicom import write_dicom
 from labeling.qc.io import image_to_square, write_label_png
 from labeling.qc.rle import encode_chexmask_rle
-from tests.bad_inputs import claim_size, coco_rle_claim, huge_png
+from tests.bad_inputs import claim_size, coco_rle_claim, huge_png, small_dicom
 
 ROOT = Path(__file__).resolve().parent.parent
 PEAK_LIMIT = int(1.5 * 2**30)
@@ -49,22 +48,6 @@ masks = [
 ]
 print(json.dumps({"jobs": jobs, "masks": masks}))
 """
-META = {
-    "patient_name": "DOE^JANE",
-    "patient_id": "P1",
-    "patient_birth_date": "19500310",
-    "patient_sex": "F",
-    "patient_age": "071Y",
-    "other_patient_ids": "",
-    "patient_address": "",
-    "institution_name": "General Hospital",
-    "referring_physician_name": "SMITH^JOHN",
-    "accession_number": "A1",
-    "study_instance_uid": "2.25.1111",
-    "study_date": "20210314",
-    "study_time": "101500",
-    "study_id": "1",
-}
 
 
 def _run(args: list[str], env: dict, logs: Path, name: str) -> tuple[int, str, str, int]:
@@ -112,18 +95,13 @@ def _last_json(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def _dicom(folder: Path, name: str, sop: str) -> Path:
-    pixels = (np.arange(64 * 48, dtype=np.uint16).reshape(64, 48) * 4) % 4096
-    return write_dicom(folder / name, pixels, meta=META, sop_instance_uid=sop, series_instance_uid="2.25.3")
-
-
 def test_dicom_folder_with_a_30000_squared_header(child):
     # Given a folder of three DICOM files, the middle one's header claiming 30000x30000 over tiny pixel data
     folder = child.incoming / "dicom"
     folder.mkdir()
-    _dicom(folder, "a.dcm", "2.25.10")
-    claim_size(_dicom(folder.parent, "source.dcm", "2.25.11"), folder / "b.dcm", 30000, 30000)
-    _dicom(folder, "c.dcm", "2.25.12")
+    small_dicom(folder, "a.dcm", "2.25.10")
+    claim_size(small_dicom(folder.parent, "source.dcm", "2.25.11"), folder / "b.dcm", 30000, 30000)
+    small_dicom(folder, "c.dcm", "2.25.12")
     # When `import_studies --json` imports it in a child process
     code, out, err, peak = child(
         "dicom",

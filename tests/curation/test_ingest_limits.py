@@ -9,45 +9,21 @@ import pytest
 from PIL import Image as PILImage
 
 from curation import dispatch
-from curation.demo.dicom import write_dicom
 from curation.models import Image, Job, Patient, PseudonymMap, RenderStatus, Report, Study
 from curation.services import ingest, ingest_writer
 from curation.services.jobs import start_job
-from tests.bad_inputs import claim_size
+from tests.bad_inputs import claim_size, small_dicom
 
 HUGE = "image is 30000x30000 (900 megapixels), over the limit of 100 megapixels"
-META = {
-    "patient_name": "DOE^JANE",
-    "patient_id": "P1",
-    "patient_birth_date": "19500310",
-    "patient_sex": "F",
-    "patient_age": "071Y",
-    "other_patient_ids": "",
-    "patient_address": "",
-    "institution_name": "General Hospital",
-    "referring_physician_name": "SMITH^JOHN",
-    "accession_number": "A1",
-    "study_instance_uid": "2.25.1111",
-    "study_date": "20210314",
-    "study_time": "101500",
-    "study_id": "1",
-}
-
-
-def _dicom(folder, name, sop):
-    import numpy as np
-
-    pixels = (np.arange(64 * 48, dtype=np.uint16).reshape(64, 48) * 4) % 4096
-    return write_dicom(folder / name, pixels, meta=META, sop_instance_uid=sop, series_instance_uid="2.25.3")
 
 
 @pytest.fixture
 def dicom_folder(tmp_path):
     folder = tmp_path / "dicom"
     folder.mkdir()
-    _dicom(folder, "a.dcm", "2.25.10")
-    _dicom(folder, "c.dcm", "2.25.12")
-    claim_size(_dicom(tmp_path, "b-source.dcm", "2.25.11"), folder / "b.dcm", 30000, 30000)
+    small_dicom(folder, "a.dcm", "2.25.10")
+    small_dicom(folder, "c.dcm", "2.25.12")
+    claim_size(small_dicom(tmp_path, "b-source.dcm", "2.25.11"), folder / "b.dcm", 30000, 30000)
     return folder
 
 
