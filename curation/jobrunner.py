@@ -62,9 +62,9 @@ def _is_fresh(heartbeat_at) -> bool:
     return heartbeat_at is not None and timezone.now() - heartbeat_at < timedelta(seconds=settings.JOB_STALE_SECONDS)
 
 
-def _claim_job(job_id: int, runner: str, kind) -> Job | None:
-    """Lock the row and take it, or say why not (None). Only QUEUED jobs, or RUNNING ones whose runner
-    stopped beating, can be taken."""
+def _claim_job(job_id: int, runner: str, kind) -> tuple[Job, bool] | None:
+    """Lock the row and take it, or say why not (None): (job, whether it already has chunks to resume).
+    Only QUEUED jobs, or RUNNING ones whose runner stopped beating, can be taken."""
     try:
         with transaction.atomic():
             job = Job.objects.select_for_update(nowait=True, of=("self",)).select_related("project", "created_by")
@@ -95,7 +95,7 @@ def _claim_job(job_id: int, runner: str, kind) -> Job | None:
                 job.counters = {}
                 fields += ["progress_done", "counters"]
             job.save(update_fields=fields)
-            return job
+            return job, resuming
     except DatabaseError as exc:
         if not _is_lock_error(exc):
             raise
@@ -149,12 +149,13 @@ class Heartbeat:
 # --- whole jobs -------------------------------------------------------------------------------------
 def run_job(job_id: int, fn) -> None:
     """Run the body `fn` for the Job row `job_id`, keeping its status, progress and errors current."""
-    kind = jobkinds.get(Job.objects.filter(pk=job_id).values_list("kind", flat=True).first() or "")
+    kind = _kind_of(job_id)
     runner = uuid.uuid4().hex
-    job = _claim_job(job_id, runner, kind)
-    if job is None:
+    claimed = _claim_job(job_id, runner, kind)
+    if claimed is None:
         return
-    if job.chunks.exists():
+    job, resuming = claimed
+    if resuming:
         # A fanned-out job whose message came again (its planner's worker was lost after planning):
         # send the chunks that are not done, and let them finish the job.
         _send_chunks(job, kind, resend=True)
@@ -183,13 +184,22 @@ def run_job(job_id: int, fn) -> None:
     _after_job(job)
 
 
+def _kind_of(job_id: int):
+    return jobkinds.get(Job.objects.filter(pk=job_id).values_list("kind", flat=True).first() or "")
+
+
+def _retry_delay(attempts: int) -> int:
+    """Seconds before the next try: base × 2^(tries so far − 1), capped."""
+    return min(settings.JOB_RETRY_MAX_DELAY, settings.JOB_RETRY_BASE_DELAY * 2 ** (attempts - 1))
+
+
 def _retry_job_later(job: Job, kind, ctx: JobContext, exc: BaseException, fn) -> None:
     if job.attempts >= settings.JOB_MAX_ATTEMPTS:
         logger.exception("Job %s failed after %s attempts", job.pk, job.attempts)
         _finish(job, JobStatus.FAILED, ctx=ctx, message=f"Gave up after {job.attempts} attempts: {type(exc).__name__}")
         _after_job(job)
         return
-    delay = min(settings.JOB_RETRY_MAX_DELAY, settings.JOB_RETRY_BASE_DELAY * 2 ** (job.attempts - 1))
+    delay = _retry_delay(job.attempts)
     logger.warning("Job %s hit %s; retrying in %ss", job.pk, type(exc).__name__, delay)
     try:
         Job.objects.filter(pk=job.pk, runner=job.runner).update(
@@ -281,7 +291,7 @@ def _send_chunks(job: Job, kind, resend: bool = False) -> None:
 
 def run_chunk(job_id: int, index: int) -> None:
     """Run one chunk of a fanned-out job; the last chunk to end finishes the job."""
-    kind = jobkinds.get(Job.objects.filter(pk=job_id).values_list("kind", flat=True).first() or "")
+    kind = _kind_of(job_id)
     if kind is None:
         return
     runner = uuid.uuid4().hex
@@ -377,7 +387,7 @@ def _claim_chunk(job_id: int, index: int, runner: str, kind) -> tuple[Job, JobCh
 
 
 def _retry_chunk_later(job: Job, chunk: JobChunk, kind, ctx: ChunkContext, exc: BaseException) -> None:
-    delay = min(settings.JOB_RETRY_MAX_DELAY, settings.JOB_RETRY_BASE_DELAY * 2 ** (chunk.attempts - 1))
+    delay = _retry_delay(chunk.attempts)
     logger.warning("Job %s chunk %s hit %s; retrying it alone in %ss", job.pk, chunk.index, type(exc).__name__, delay)
     _flush_quietly(ctx)
     JobChunk.objects.filter(pk=chunk.pk).update(
