@@ -41,7 +41,7 @@ LUNG_COLOURS = {"right_lung": (46, 160, 67), "left_lung": (31, 111, 235), "heart
 
 # --- parameters ------------------------------------------------------------------------------------
 def clean_import_params(params: dict, project: Project) -> dict:
-    from curation.services.ingest import clean_source_params
+    from curation.services.ingest import clean_origin
 
     fmt = params.get("format", "")
     if fmt not in MASK_FORMATS:
@@ -49,7 +49,7 @@ def clean_import_params(params: dict, project: Project) -> dict:
     match = params.get("match", "image_key")
     if match not in MATCH_BY:
         raise ValidationError({"match": f"Use one of {', '.join(MATCH_BY)}."})
-    clean = {"format": fmt, "match": match, **clean_source_params(params, project)}
+    clean = {"format": fmt, "match": match, **clean_origin(params, project)}
     value_map = params.get("value_map")
     if value_map:
         # Label PNGs whose pixel values are not the 1/2/4 bits: e.g. {"1": "lungs", "2": "heart"}.

@@ -19,7 +19,7 @@ def _clean_qc(params, project):
 
 
 def _clean_bank(params, project):
-    from curation.services.ingest import clean_source_params
+    from curation.services.ingest import clean_origin
 
     if params.get("from") == "reviewed":
         if set(params) != {"from"}:
@@ -27,7 +27,7 @@ def _clean_bank(params, project):
         return {"from": "reviewed"}
     if params.get("from") not in (None, ""):
         raise ValidationError({"from": "Use 'reviewed', or give an upload or a server folder."})
-    return clean_source_params(params, project)
+    return clean_origin(params, project)
 
 
 @job_task(

@@ -141,11 +141,6 @@ def clean_mapping(mapping) -> dict:
     return clean
 
 
-def clean_source_params(params: dict, project: Project) -> dict:
-    """Only the origin of a file source (path or upload), validated as for imports."""
-    return clean_origin(params, project)
-
-
 # --- materialising a source as a local folder ---------------------------------------------------
 @contextlib.contextmanager
 def local_source(params: dict, ctx) -> Iterator[tuple[Path, bool]]:
