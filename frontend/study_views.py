@@ -17,15 +17,17 @@ from curation.services import ingest, uploads
 from curation.services import jobs as job_services
 from curation.services.studies import (
     MINED_STATUSES,
+    SORTS,
     StudyFilters,
-    keyset_page,
+    capped_count,
     mined_label_names,
     parse_id,
     patient_timeline,
+    sorted_page,
     source_label_names,
     study_queryset,
 )
-from labeling.models import Decision
+from labeling.models import Decision, ReviewState
 from nlp.models import LabelingRun, MinedLabel
 
 from .label_views import highlight
@@ -39,10 +41,13 @@ def study_list(request, slug):
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
         filters = StudyFilters()
-    qs = study_queryset(project, filters).prefetch_related(
-        Prefetch("images", queryset=Image.objects.order_by("pk"), to_attr="image_list")
-    )
-    studies, next_before = keyset_page(qs, request.GET.get("before"))
+    sort = request.GET.get("sort", "")
+    sort = sort if sort in SORTS else "newest"
+    matching = study_queryset(project, filters)
+    qs = matching.prefetch_related(Prefetch("images", queryset=Image.objects.order_by("pk"), to_attr="image_list"))
+    studies, next_before = sorted_page(qs, sort, request.GET.get("before"))
+    for study in studies:
+        study.title = study_title(study)
     query = request.GET.copy()
     query.pop("before", None)
     return render(
@@ -61,8 +66,33 @@ def study_list(request, slug):
             "mined_labels": mined_label_names(project),
             "mined_statuses": MINED_STATUSES,
             "decisions": Decision.choices,
+            "review_states": ReviewState.choices,
+            "sorts": SORTS.items(),
+            "sort": sort,
         },
     )
+
+
+@login_required
+def study_count(request, slug):
+    """How many studies the filters match: a fragment the study list loads after it is shown.
+
+    Apart from the list because a count, unlike a page, cannot stop at the first 50 rows: a sparse filter
+    on 10^6 studies makes it a scan, and the list must not wait for it. It stops at COUNT_CAP rows."""
+    project = get_project(request.user, slug, Action.VIEW_STUDIES)
+    try:
+        filters = StudyFilters.from_query(request.GET)
+    except ValidationError as exc:
+        return render(request, "frontend/partials/study_count.html", {"error": "; ".join(exc.messages)})
+    count, more = capped_count(study_queryset(project, filters))
+    return render(request, "frontend/partials/study_count.html", {"count": count, "count_more": more})
+
+
+def study_title(study) -> str:
+    """A name a reader can say: the patient's pseudonym, the (shifted) study date and the views."""
+    views = "+".join(image.view_position or "?" for image in getattr(study, "image_list", []))
+    day = study.study_date.isoformat() if study.study_date else "undated"
+    return " · ".join(part for part in (study.patient.pseudo_id, day, views) if part)
 
 
 @login_required

@@ -22,6 +22,7 @@ urlpatterns = [
     path("p/<slug:slug>/jobs/<int:job_id>/cancel/", views.job_cancel, name="job-cancel"),
     path("p/<slug:slug>/jobs/<int:job_id>/rerun/", views.job_rerun, name="job-rerun"),
     path("p/<slug:slug>/studies/", study_views.study_list, name="study-list"),
+    path("p/<slug:slug>/studies/count/", study_views.study_count, name="study-count"),
     path("p/<slug:slug>/studies/<int:study_id>/", study_views.study_detail, name="study-detail"),
     path("p/<slug:slug>/patients/<str:pseudo_id>/", study_views.patient_detail, name="patient-detail"),
     path("p/<slug:slug>/import/", study_views.import_page, name="import"),

@@ -13,7 +13,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labeling.models import Decision
+from labeling.models import Decision, ReviewState
 
 from ..models import Dataset, Image, PseudonymMap, Sex, Study, View
 from ..permissions import Action
@@ -55,6 +55,12 @@ STUDY_FILTER_PARAMS = [
         description="with mined_label: that label has this status; alone: some label has this status",
     ),
     OpenApiParameter("qc_decision", str, enum=Decision.values, description="the newest QC result of one of its images"),
+    OpenApiParameter(
+        "review_state",
+        str,
+        enum=ReviewState.values,
+        description="one of its review items (labels, masks, structure) is in this state",
+    ),
 ]
 
 

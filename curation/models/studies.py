@@ -76,6 +76,8 @@ class Study(models.Model):
             models.Index(fields=["project", "dataset", "-id"], name="study_project_dataset"),
             models.Index(fields=["project", "sex", "age_years"], name="study_project_demo"),
             models.Index(fields=["patient", "study_date"], name="study_patient_date"),
+            # The study browser's date order has its index in migration 0010 (PostgreSQL: SQLite cannot
+            # index NULLS LAST).
         ]
 
     def __str__(self) -> str:

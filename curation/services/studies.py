@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.fields.json import KeyTransform
 
-from labeling.models import Decision, QcResult
+from labeling.models import Decision, QcResult, ReviewItem, ReviewState
 from nlp.models import LabelingRun, MinedLabel
 
 from ..models import Dataset, Image, Project, Report, Sex, Study, View
@@ -86,6 +86,7 @@ class StudyFilters:
     mined_label: str = ""  # a label mined from the report, in the project's latest successful run
     mined_status: str = ""  # with mined_label: that label's status; alone: any label with this status
     qc_decision: str = ""  # the decision of the newest QC result of one of the study's images
+    review_state: str = ""  # one of the study's review items (labels, masks, structure) is in this state
 
     @classmethod
     def from_query(cls, query) -> StudyFilters:
@@ -119,6 +120,7 @@ class StudyFilters:
         take("mined_label", lambda: label_name(query.get("mined_label"), "mined_label"))
         take("mined_status", lambda: one_of(query.get("mined_status"), "mined_status", MINED_STATUSES))
         take("qc_decision", lambda: one_of(query.get("qc_decision"), "qc_decision", Decision.values))
+        take("review_state", lambda: one_of(query.get("review_state"), "review_state", ReviewState.values))
         if errors:
             raise ValidationError(errors)
         return cls(**values)
@@ -162,7 +164,9 @@ def study_queryset(project: Project, filters: StudyFilters) -> QuerySet[Study]:
         qs = qs.filter(Exists(positive_source_label(filters.label).filter(study=OuterRef("pk"))))
     if filters.mined_label or filters.mined_status:
         run = latest_successful_run(project)
-        if run is None:
+        # Labels are mined from report text: a study without one has none, and asking the database would
+        # cost a scan of every report-less study (the planner cannot know the two filters exclude each other).
+        if run is None or filters.has_report is False:
             return qs.none()
         mined = MinedLabel.objects.filter(run_id=run.pk, study=OuterRef("pk"))
         if filters.mined_label:
@@ -176,6 +180,8 @@ def study_queryset(project: Project, filters: StudyFilters) -> QuerySet[Study]:
             image__study=OuterRef("pk"), decision=filters.qc_decision
         ).filter(~Exists(newer))
         qs = qs.filter(Exists(latest_with_decision))
+    if filters.review_state:
+        qs = qs.filter(Exists(ReviewItem.objects.filter(study=OuterRef("pk"), state=filters.review_state)))
     return qs
 
 
@@ -187,14 +193,84 @@ def parse_id(raw) -> int | None:
     return None
 
 
-def keyset_page(qs: QuerySet, before: str | None, size: int = PAGE_SIZE) -> tuple[list, int | None]:
-    """One page ordered by descending id, starting below `before`; returns the next `before` value."""
-    start = parse_id(before)  # a malformed cursor starts at the top
-    if start is not None:
-        qs = qs.filter(pk__lt=start)
-    rows = list(qs.order_by("-pk")[: size + 1])
-    next_before = rows[size - 1].pk if len(rows) > size else None
-    return rows[:size], next_before
+# The study browser's orders: each is walked on an index (study_project_recent, study_project_date), and
+# each has a keyset cursor, so page 1000 costs what page 1 does.
+SORTS = {
+    "newest": "Newest first",
+    "oldest": "Oldest first",
+    "date": "Study date, newest first",
+    "date_asc": "Study date, oldest first",
+}
+
+
+def _cursor(raw) -> tuple[str | None, int] | None:
+    """A date-order cursor "YYYY-MM-DD.id" or "-.id" (an undated study); None when malformed."""
+    text = str(raw or "").strip()
+    day, _, ident = text.rpartition(".")
+    pk = parse_id(ident)
+    if pk is None:
+        return None
+    if day == "-":
+        return None, pk
+    if len(day) == 10 and re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+        return day, pk
+    return None
+
+
+def sorted_page(qs: QuerySet, sort: str, after: str | None, size: int = PAGE_SIZE) -> tuple[list, str | None]:
+    """One page of `qs` in the order `sort` (a key of SORTS), starting after the cursor `after`.
+
+    Returns the rows and the next page's cursor. Dates are nullable: newest-first puts undated studies
+    last and oldest-first puts them first, which makes the two orders exact reverses of one index.
+    """
+    from django.db.models import F, Q
+
+    if sort not in ("date", "date_asc"):
+        descending = sort != "oldest"
+        start = parse_id(after)
+        if start is not None:
+            qs = qs.filter(pk__lt=start) if descending else qs.filter(pk__gt=start)
+        rows = list(qs.order_by("-pk" if descending else "pk")[: size + 1])
+        return rows[:size], (str(rows[size - 1].pk) if len(rows) > size else None)
+    descending = sort == "date"
+    cursor = _cursor(after)
+    if cursor is not None:
+        day, pk = cursor
+        if descending:
+            # Order: dated (newest first, then id down), then undated (id down).
+            qs = qs.filter(
+                Q(study_date__lt=day) | Q(study_date=day, pk__lt=pk) | Q(study_date__isnull=True)
+                if day
+                else Q(study_date__isnull=True, pk__lt=pk)
+            )
+        else:
+            # Order: undated (id up), then dated (oldest first, then id up).
+            qs = qs.filter(
+                Q(study_date__gt=day) | Q(study_date=day, pk__gt=pk)
+                if day
+                else Q(study_date__isnull=True, pk__gt=pk) | Q(study_date__isnull=False)
+            )
+    order = (
+        [F("study_date").desc(nulls_last=True), F("pk").desc()]
+        if descending
+        else [F("study_date").asc(nulls_first=True), F("pk").asc()]
+    )
+    rows = list(qs.order_by(*order)[: size + 1])
+    if len(rows) <= size:
+        return rows, None
+    last = rows[size - 1]
+    return rows[:size], f"{last.study_date.isoformat() if last.study_date else '-'}.{last.pk}"
+
+
+# Counting stops here: an exact count of a sparse filter on 10^6 studies is a scan, and past a thousand the
+# number tells a curator nothing the first pages do not ("more than 1000").
+COUNT_CAP = 1_000
+
+
+def capped_count(qs: QuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """How many rows match, counting no further than `cap`: (count, True when there are more)."""
+    n = qs.order_by()[: cap + 1].count()
+    return min(n, cap), n > cap
 
 
 def source_label_names(project: Project, limit: int = 500) -> list[str]:

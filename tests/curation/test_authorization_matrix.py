@@ -141,6 +141,11 @@ PAGES = [
         {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200},
     ),
     (
+        "study count fragment",
+        "/p/chest/studies/count/?sex=F",
+        {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200},
+    ),
+    (
         "study page",
         "/p/chest/studies/{study}/",
         {ANON: 302, OUTSIDER: 404, VIEWER: 200, RAD: 200, CURATOR: 200, ADMIN: 200},
