@@ -1,7 +1,9 @@
-"""The demo: users, the `demo` project, and every pipeline job that exists, run to the end.
+"""The demo: users, the `demo` project, every pipeline job that exists run to the end, and review queues
+with a few reads already made (through the review services, so they are audited like real ones).
 
 Used by `python manage.py demo` (and so `make demo`). Safe to run twice: users and the project
-are reused, and a job whose identical run already succeeded is not run again.
+are reused, a job whose identical run already succeeded is not run again, and the demo reads are made
+only while the demo radiologists have read nothing in the project.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
+
+from labeling.models import ReviewDecision, ReviewItem, ReviewKind, ReviewState
+from labeling.review import queue as review_queue
+from labeling.review import services as review_services
 
 from .. import dispatch
 from ..models import Job, JobStatus, Project, Role, User
@@ -28,8 +35,16 @@ DEMO_USERS = [
     ("curator", Role.CURATOR, "Cora Curator"),
     ("radiologist1", Role.RADIOLOGIST, "Dr. Rae One"),
     ("radiologist2", Role.RADIOLOGIST, "Dr. Rio Two"),
+    ("viewer", Role.VIEWER, "Vic Viewer"),
 ]
 DEMO_PARAMS = {"patients": 12, "seed": 7, "image_size": 256}
+# Blinded double reading, so that the two demo radiologists can disagree and an item reaches adjudication.
+DEMO_REQUIRED_READS = 2
+DEMO_READERS = ("radiologist1", "radiologist2")
+# Label items both radiologists read: they disagree on the first (the most doubtful) and agree on the others.
+DEMO_DOUBLE_READS = 5
+# What the second reader answers instead of the prefill on the item they disagree on.
+_DISAGREE = {"positive": "uncertain", "uncertain": "positive", "negative": "positive", "not_mentioned": "positive"}
 
 
 def _credentials_file() -> Path:
@@ -91,6 +106,69 @@ def run_pipeline_job(project: Project, actor: User, kind: str, params: dict) -> 
     return wait_for(job)
 
 
+def _doubtful_label(item: ReviewItem) -> dict:
+    """The item's label with the highest review priority (the one readers are most likely to read differently)."""
+    labels = item.prefill.get("labels", [])
+    return max(labels, key=lambda entry: (entry.get("priority") or 0.0, bool(entry.get("evidence"))))
+
+
+def _demo_payload(item: ReviewItem, index: int, second_reader: bool) -> dict:
+    """Item 0: the second reader reads the doubtful label differently. Item 1: both correct it the same way.
+    Others: both accept the prefill."""
+    if index > 1 or not item.prefill.get("labels"):
+        return {"labels": {}}
+    label = _doubtful_label(item)
+    corrected = _DISAGREE[label["status"]]
+    if index == 0:
+        if not second_reader:
+            return {"labels": {}}
+        return {"labels": {label["label"]: corrected}, "comment": f"I read {label['label']} as {corrected}."}
+    return {"labels": {label["label"]: corrected}}
+
+
+def make_demo_reads(project: Project) -> int:
+    """Both demo radiologists read the top label items, disagreeing on one (it goes to adjudication);
+    the rest of the queue stays waiting. Returns the number of items read (0 when already done).
+
+    Through the queue's own services (next item, decide), so claims and decisions are audited as in real use.
+    All or nothing: the demo repeats it only while the demo radiologists have read nothing in the project."""
+    readers = [User.objects.get(username=username) for username in DEMO_READERS]
+    if ReviewDecision.objects.filter(item__project=project, reader__in=readers).exists():
+        return 0
+    waiting = ReviewItem.objects.filter(project=project, kind=ReviewKind.LABEL, state=ReviewState.PENDING).count()
+    # Leave at least half of the queue waiting, so that there is work to try.
+    reads = min(DEMO_DOUBLE_READS, waiting // 2)
+    order: dict[int, int] = {}
+    with transaction.atomic():
+        for index in range(reads):
+            for second_reader, reader in enumerate(readers):
+                assignment = review_queue.next_item(reader, project, ReviewKind.LABEL)
+                if assignment is None:
+                    return len(order)
+                item = assignment.item
+                position = order.setdefault(item.pk, index)
+                payload = _demo_payload(item, position, bool(second_reader))
+                # Plausible reading times, so the agreement page has time per item to show.
+                seconds = 20 + 9 * index + 6 * second_reader
+                review_services.decide(reader, project, item.pk, payload, seconds=seconds)
+    return len(order)
+
+
+def review_summary(project: Project) -> dict:
+    """Items per state in each queue, and the number of reads made."""
+    rows = ReviewItem.objects.filter(project=project).values("kind", "state").annotate(n=Count("pk"))
+    queues = {kind: {state: 0 for state in ReviewState.values} for kind in (ReviewKind.LABEL, ReviewKind.MASK)}
+    for row in rows:
+        queues.setdefault(row["kind"], {state: 0 for state in ReviewState.values})[row["state"]] = row["n"]
+    decisions = ReviewDecision.objects.filter(item__project=project)
+    return {
+        "queues": queues,
+        "readers": list(DEMO_READERS),
+        "decisions": decisions.filter(adjudication=False).count(),
+        "adjudications": decisions.filter(adjudication=True).count(),
+    }
+
+
 def run_demo() -> dict:
     passwords = ensure_demo_users()
     project = ensure_demo_project()
@@ -103,7 +181,8 @@ def run_demo() -> dict:
     render_id = jobs[-1].result.get("render_job")
     if render_id:
         jobs.append(Job.objects.get(pk=render_id))
-    jobs.append(run_pipeline_job(project, admin, "nlp.mine_labels", {"label_space": "chexpert"}))
+    mined = run_pipeline_job(project, admin, "nlp.mine_labels", {"label_space": "chexpert"})
+    jobs.append(mined)
     # Mask QC: trusted reference masks come from another synthetic cohort (never the judged patients).
     references = run_pipeline_job(project, admin, "demo.generate", {**DEMO_PARAMS, "seed": DEMO_PARAMS["seed"] + 1000})
     jobs.append(references)
@@ -112,6 +191,17 @@ def run_demo() -> dict:
     mask_params = {"format": "label_png", "match": "original_uid", "upload": uploads.get("masks")}
     jobs.append(run_pipeline_job(project, admin, "qc.import_masks", mask_params))
     jobs.append(run_pipeline_job(project, admin, "qc.run", {"review_below": 0.85, "reject_below": 0.6}))
+    # Review queues: label items from the mining run (the run named, so a re-run finds the identical job),
+    # mask items from QC; then a few reads, so the queues, agreement and adjudication pages have content.
+    label_fill = None
+    if mined.status == JobStatus.SUCCEEDED and mined.result.get("run"):
+        params = {"queue": ReviewKind.LABEL.value, "required_reads": DEMO_REQUIRED_READS, "run": mined.result["run"]}
+        label_fill = run_pipeline_job(project, admin, "review.fill", params)
+        jobs.append(label_fill)
+    mask_queue = {"queue": ReviewKind.MASK.value, "required_reads": DEMO_REQUIRED_READS}
+    jobs.append(run_pipeline_job(project, admin, "review.fill", mask_queue))
+    if label_fill is not None and label_fill.status == JobStatus.SUCCEEDED:
+        make_demo_reads(project)
     # What the demo generated but did not import (the reference cohort's DICOM, the judged cohort's
     # truth masks) is raw data nobody needs: delete those uploads now rather than after a day.
     for generator in (generated, references):
@@ -135,5 +225,6 @@ def run_demo() -> dict:
             "qc_results": project.qc_results.count(),
             "qc_review_or_reject": project.qc_results.exclude(decision="accept").count(),
         },
+        "review": review_summary(project),
         "ok": all(j.status == JobStatus.SUCCEEDED for j in jobs),
     }

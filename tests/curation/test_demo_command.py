@@ -1,4 +1,5 @@
-"""`python manage.py demo`: users, the demo project, generated data, a JSON summary; safe to re-run."""
+"""`python manage.py demo`: users, the demo project, generated data, review queues with a few reads made,
+a JSON summary; safe to re-run."""
 
 import json
 
@@ -6,8 +7,10 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
-from curation.models import Job, Membership, Project, Upload, User
+from curation.models import AuditEvent, Job, Membership, Project, Upload, User
 from curation.services import demo
+from labeling.models import Claim, ReviewDecision, ReviewItem, ReviewState
+from tests.labeling.review_helpers import label_item
 
 
 @pytest.fixture
@@ -25,8 +28,9 @@ def _run(capsys):
 @pytest.mark.django_db(transaction=True)
 def test_demo_creates_users_project_and_data_and_prints_json(small_demo, capsys):
     out, summary = _run(capsys)
-    # The four demo users exist with the printed passwords and their roles
-    assert [u["username"] for u in summary["users"]] == ["admin", "curator", "radiologist1", "radiologist2"]
+    # The five demo users exist with the printed passwords and their roles
+    assert [u["username"] for u in summary["users"]] == ["admin", "curator", "radiologist1", "radiologist2", "viewer"]
+    assert [u["role"] for u in summary["users"]] == ["admin", "curator", "radiologist", "radiologist", "viewer"]
     for user in summary["users"]:
         assert User.objects.get(username=user["username"]).check_password(user["password"])
         assert f"password: {user['password']}" in out
@@ -36,6 +40,7 @@ def test_demo_creates_users_project_and_data_and_prints_json(small_demo, capsys)
         "curator": "curator",
         "radiologist1": "radiologist",
         "radiologist2": "radiologist",
+        "viewer": "viewer",
     }
     # Every job succeeded and the generated files are in storage
     assert summary["ok"] is True
@@ -48,6 +53,14 @@ def test_demo_creates_users_project_and_data_and_prints_json(small_demo, capsys)
         ("qc.build_bank", "succeeded"),
         ("qc.import_masks", "succeeded"),
         ("qc.run", "succeeded"),
+        ("review.fill", "succeeded"),
+        ("review.fill", "succeeded"),
+    ]
+    fills = Job.objects.filter(kind="review.fill").order_by("id")
+    mining_run = Job.objects.get(kind="nlp.mine_labels").result["run"]
+    assert [job.params for job in fills] == [
+        {"queue": "label", "required_reads": 2, "run": mining_run},
+        {"queue": "mask", "required_reads": 2},
     ]
     assert summary["counts"]["qc_results"] > 0
     assert summary["counts"]["mined_labels"] > 0
@@ -64,11 +77,80 @@ def test_demo_creates_users_project_and_data_and_prints_json(small_demo, capsys)
 
 
 @pytest.mark.django_db(transaction=True)
+def test_demo_fills_the_queues_and_two_radiologists_read_a_few_items_disagreeing_on_one(small_demo, capsys):
+    out, summary = _run(capsys)
+    project = Project.objects.get(slug="demo")
+    # One label item per mined study and one mask item per QC result not accepted, all double read
+    label_items = ReviewItem.objects.filter(project=project, kind="label")
+    assert label_items.count() == summary["counts"]["studies"] == 4
+    assert ReviewItem.objects.filter(project=project, kind="mask").count() == summary["counts"]["qc_review_or_reject"]
+    assert set(ReviewItem.objects.filter(project=project).values_list("required_reads", flat=True)) == {2}
+    # Both radiologists read the same two items (half the small queue): one agreed, one in adjudication
+    assert summary["review"] == {
+        "queues": {
+            "label": {"pending": 2, "in_review": 0, "decided": 1, "adjudication": 1, "final": 0},
+            "mask": {"pending": 4, "in_review": 0, "decided": 0, "adjudication": 0, "final": 0},
+        },
+        "readers": ["radiologist1", "radiologist2"],
+        "decisions": 4,
+        "adjudications": 0,
+    }
+    reads = ReviewDecision.objects.filter(item__project=project).order_by("id")
+    assert sorted(reads.values_list("reader__username", flat=True)) == ["radiologist1"] * 2 + ["radiologist2"] * 2
+    disputed = label_items.get(state=ReviewState.ADJUDICATION)
+    first, second = (d.payload["labels"] for d in reads.filter(item=disputed).order_by("reader__username"))
+    assert [label for label in first if first[label] != second[label]] == [demo._doubtful_label(disputed)["label"]]
+    agreed = label_items.get(state=ReviewState.DECIDED)
+    assert agreed.final == {"labels": reads.filter(item=agreed).first().payload["labels"]}
+    # The reads went through the services: claimed, decided and audited like real ones; none left held
+    review_actions = AuditEvent.objects.filter(project=project, action__startswith="review.")
+    assert sorted(review_actions.values_list("action", flat=True)) == (
+        ["review.claimed"] * 4 + ["review.decided"] * 4 + ["review.queue_filled"] * 2
+    )
+    assert Claim.objects.filter(item__project=project, decided_at__isnull=True).count() == 0
+    # The command says what is in the queues
+    assert "  label review queue: 2 waiting, 1 decided, 1 in adjudication" in out
+    assert "  mask review queue: 4 waiting, 0 decided, 0 in adjudication" in out
+
+
+@pytest.mark.django_db
+def test_demo_reads_agree_on_all_but_the_most_doubtful_item_and_leave_the_rest_waiting():
+    # Given the demo users and project, and twelve double-read label items of decreasing priority
+    demo.ensure_demo_users()
+    project = demo.ensure_demo_project()
+    statuses = {"Edema": "uncertain", "Cardiomegaly": "negative", "Pleural Effusion": "positive"}
+    items = [label_item(project, 0.9 - i / 20, required_reads=2, statuses=statuses) for i in range(12)]
+    # When the demo makes its reads
+    read = demo.make_demo_reads(project)
+    # Then both radiologists read the five most doubtful items; the first goes to adjudication, the
+    # next four are decided (the second with the doubtful label corrected by both), seven stay waiting
+    assert read == 5
+    states = [ReviewItem.objects.get(pk=item.pk).state for item in items]
+    assert states == ["adjudication"] + ["decided"] * 4 + ["pending"] * 7
+    first = {d.reader.username: d.payload for d in ReviewDecision.objects.filter(item=items[0])}
+    assert first == {
+        "radiologist1": {"labels": statuses, "comment": ""},
+        "radiologist2": {"labels": {**statuses, "Edema": "positive"}, "comment": "I read Edema as positive."},
+    }
+    items[1].refresh_from_db()
+    assert items[1].final == {"labels": {**statuses, "Edema": "positive"}}
+    assert [ReviewItem.objects.get(pk=item.pk).final for item in items[2:5]] == [{"labels": statuses}] * 3
+    assert ReviewDecision.objects.count() == 10
+    # And making them again adds nothing
+    assert demo.make_demo_reads(project) == 0
+    assert (ReviewDecision.objects.count(), Claim.objects.count()) == (10, 10)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_demo_is_safe_to_run_twice(small_demo, capsys):
     _, first = _run(capsys)
     _, second = _run(capsys)
     assert first["users"] == second["users"]
     assert [j["id"] for j in second["jobs"]] == [j["id"] for j in first["jobs"]]
     assert second["counts"] == first["counts"]
-    assert Job.objects.count() == 8
-    assert (User.objects.count(), Project.objects.count()) == (4, 1)
+    assert second["review"] == first["review"]
+    assert Job.objects.count() == 10
+    assert (User.objects.count(), Project.objects.count()) == (5, 1)
+    # No second set of reads: the same decisions, claims and audit events as after the first run
+    assert (ReviewDecision.objects.count(), Claim.objects.count(), ReviewItem.objects.count()) == (4, 4, 8)
+    assert AuditEvent.objects.filter(action__startswith="review.").count() == 10
