@@ -82,10 +82,11 @@ def send(job: Job) -> None:
 
 def send_chunks(kind, job_id: int, indexes: list[int]) -> None:
     """Queue the chunks of a fanned-out job: any worker on the kind's queue may take each one.
-    In-process (embedded mode) they run here, one after the other."""
+    In-process (embedded mode, or a job run inside `run_in_process`, as the CLI and the demo do with
+    or without a broker) they run here, one after the other."""
     from .jobrunner import run_chunk
 
-    if settings.JOBS_IN_PROCESS:
+    if settings.JOBS_IN_PROCESS or getattr(_local, "force_sync", False):
         for index in indexes:
             run_chunk(job_id, index)
         return

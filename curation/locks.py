@@ -4,9 +4,9 @@ resources are always locked in the same order."""
 import contextlib
 import time
 
-from django.db import connection
+from django.db import connection, transaction
 
-from .models import Job, Membership, Project
+from .models import Image, Job, Membership, Project, RenderStatus
 
 
 def job_for_update(job_id: int) -> Job:
@@ -24,6 +24,22 @@ def membership_for_update(project_id: int, user_id: int) -> Membership:
 def project_for_update(project_id: int) -> Project:
     """Taken before starting an exclusive job kind, so two requests cannot both find none running."""
     return Project.objects.select_for_update().get(pk=project_id)
+
+
+@contextlib.contextmanager
+def image_pending_render(project_id: int, image_id: int):
+    """The image while it still awaits rendering and no other runner has it, else None.
+
+    On PostgreSQL its row stays locked until the block ends, and a second runner skips it rather than
+    waits (skip-locked), so two render chunks, of one job or of two, never render one image twice. SQLite
+    has no row locks and its embedded mode runs jobs one at a time; there the block opens no transaction,
+    which (IMMEDIATE mode) would hold the whole database's write lock through the render."""
+    pending = Image.objects.filter(project_id=project_id, pk=image_id, render_status=RenderStatus.PENDING)
+    if connection.vendor != "postgresql":
+        yield pending.first()
+        return
+    with transaction.atomic():
+        yield pending.select_for_update(skip_locked=True).first()
 
 
 IMPORT_LOCK_CLASS = 4242  # advisory-lock namespace of "imports into project N"

@@ -120,6 +120,18 @@ def import_studies(ctx: JobContext) -> dict:
     return result
 
 
+def _render_chunk(ctx, spec):
+    from .services.rendering import run_render_chunk
+
+    return run_render_chunk(ctx, spec)
+
+
+def _render_finish(ctx, state, results):
+    from .services.rendering import finish_render
+
+    return finish_render(ctx, state, results)
+
+
 @job_task(
     kind="ingest.render",
     label="Render images",
@@ -127,9 +139,11 @@ def import_studies(ctx: JobContext) -> dict:
     start_roles={Role.ADMIN, Role.CURATOR},
     time_limit=6 * 3600,
     clean_params=lambda params, project: {k: v for k, v in params.items() if k == "after_job"},
+    chunk=_render_chunk,
+    finish=_render_finish,
 )
-def render_images(ctx: JobContext) -> dict:
+def render_images(ctx: JobContext):
     """Decode the pixels of imported images and store display, 16-bit and thumbnail renderings."""
-    from .services.rendering import run_render
+    from .services.rendering import plan_render
 
-    return run_render(ctx)
+    return plan_render(ctx)

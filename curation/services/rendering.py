@@ -1,7 +1,10 @@
 """The render job: decode pixels of pending images and store display, 16-bit and thumbnail renderings.
 
-Runs on the ingest queue after an import. Idempotent: it only takes images still `pending`, and
-each image's files have fixed storage names, so a re-run overwrites rather than duplicates.
+Runs on the ingest queue after an import, fanned out (curation.jobrunner): the plan splits the images
+pending at that moment into chunks any ingest worker takes, each chunk renders its images one by one,
+and the finish step sums them. Idempotent: an image is rendered only while it is still `pending`, under
+its row lock (curation.locks), and its files have fixed storage names, so a re-run, a retried chunk or a
+second render job overwrites nothing twice and never renders one image twice at the same time.
 """
 
 from __future__ import annotations
@@ -10,18 +13,22 @@ import io
 import logging
 from pathlib import Path
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError
 
+from .. import locks
 from ..dicomio.imagemeta import strip_metadata
 from ..models import Image, Project, RenderStatus
 from ..redact import REDACTED
 
 logger = logging.getLogger(__name__)
 
-RENDER_BATCH = 25
+# Images per chunk. Rendering costs far more per item than QC or mining (JOB_CHUNK_ITEMS), so chunks are
+# smaller: a chunk stays a minute or two of work, spreads over workers, and a retry repeats little.
+RENDER_CHUNK_ITEMS = 100
 
 
 def _save(name: str, data: bytes) -> str:
@@ -114,36 +121,80 @@ def render_one(project: Project, image: Image) -> dict:
     return fields
 
 
-def run_render(ctx) -> dict:
-    """The body of the `ingest.render` job."""
-    from ..dicomio import DicomError
+def plan_render(ctx):
+    """Body of the `ingest.render` job: split the images pending render now into chunks of their ids."""
+    from ..tasking import FanOut
 
-    project = ctx.project
-    pending = Image.objects.filter(project=project, render_status=RenderStatus.PENDING)
-    ctx.set_total(pending.count())
-    rendered = failed = 0
-    last_id = 0
-    while True:
-        # Keyset over ids: never re-reads the rows already handled, whatever their new status.
-        batch = list(pending.filter(pk__gt=last_id).order_by("pk")[:RENDER_BATCH])
-        if not batch:
-            break
-        last_id = batch[-1].pk
-        for image in batch:
-            try:
-                fields = render_one(project, image)
-            except Exception as exc:  # noqa: BLE001 - whatever one file does, it fails only that image
-                if not isinstance(exc, DicomError | FileNotFoundError | OSError | ValueError):
-                    logger.exception("Rendering image %s failed", image.pk)
-                reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
-                status = RenderStatus.MISSING if isinstance(exc, FileNotFoundError) else RenderStatus.FAILED
-                Image.objects.filter(pk=image.pk).update(render_status=status, render_error=str(reason)[:300])
-                ctx.error(image.source_path or image.image_key, str(reason))
-                ctx.advance(1, failed=1)
-                failed += 1
-                continue
-            with transaction.atomic():
-                Image.objects.filter(pk=image.pk).update(**fields)
+    ids = list(
+        Image.objects.filter(project=ctx.project, render_status=RenderStatus.PENDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    size = max(1, RENDER_CHUNK_ITEMS)
+    return FanOut(chunks=[{"ids": ids[i : i + size]} for i in range(0, len(ids), size)], total=len(ids))
+
+
+def run_render_chunk(ctx, spec: dict) -> dict:
+    """Render the images of one chunk, one by one; a file that cannot be rendered fails only its image.
+
+    An image that is no longer pending (another render job did it) or that another runner is rendering
+    right now counts as `skipped`. A retried chunk keeps what its earlier attempts did and reported.
+    """
+    rendered, failed = _carry_over_earlier_attempts(ctx)
+    earlier = rendered + failed  # those images are no longer pending: found again, they are not "skipped"
+    for image_id in spec["ids"]:
+        with locks.image_pending_render(ctx.project.pk, image_id) as image:
+            failure = _render_and_store(ctx.project, image) if image is not None else ""
+        # Reported once the image's row is committed: a cancel raised by the report keeps the rendering.
+        if image is None and earlier > 0:
+            earlier -= 1
+            ctx.advance(1)
+        elif image is None:
+            ctx.advance(1, skipped=1)
+        elif failure:
+            ctx.error(image.source_path or image.image_key, failure)
+            ctx.advance(1, failed=1)
+            failed += 1
+        else:
             ctx.advance(1, rendered=1)
             rendered += 1
     return {"rendered": rendered, "failed": failed}
+
+
+def _carry_over_earlier_attempts(ctx) -> tuple[int, int]:
+    """Count again what earlier attempts of this chunk reported (images rendered and failed, their errors):
+    a new attempt's context starts from zero, and those images are not pending any more to be counted."""
+    counters = ctx.chunk.counters or {}
+    rendered, failed = int(counters.get("rendered", 0)), int(counters.get("failed", 0))
+    for entry in ctx.chunk.errors or []:
+        ctx.error(entry["item"], entry["reason"])
+    if rendered or failed:
+        ctx.count(**{key: n for key, n in (("rendered", rendered), ("failed", failed)) if n})
+    return rendered, failed
+
+
+def _render_and_store(project: Project, image: Image) -> str:
+    """Render one image and write its row; the reason it failed (the row then says so too), or ""."""
+    from ..dicomio import DicomError
+
+    try:
+        fields = render_one(project, image)
+    except (DatabaseError, SoftTimeLimitExceeded):
+        raise  # not this file's fault: the chunk is retried, or stops at its time limit
+    except Exception as exc:  # noqa: BLE001 - whatever one file does, it fails only that image
+        if not isinstance(exc, DicomError | FileNotFoundError | OSError | ValueError):
+            logger.exception("Rendering image %s failed", image.pk)
+        reason = str(getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}")
+        status = RenderStatus.MISSING if isinstance(exc, FileNotFoundError) else RenderStatus.FAILED
+        Image.objects.filter(pk=image.pk).update(render_status=status, render_error=reason[:300])
+        return reason
+    Image.objects.filter(pk=image.pk).update(**fields)
+    return ""
+
+
+def finish_render(ctx, state: dict, results: list[dict]) -> dict:
+    """The render job's result: images rendered and failed, summed over its chunks."""
+    return {
+        "rendered": sum(int(r.get("rendered", 0)) for r in results),
+        "failed": sum(int(r.get("failed", 0)) for r in results),
+    }
