@@ -495,10 +495,14 @@ def _qc_row(ctx, project, image, masks, arrays, report, bank_file) -> QcResult:
 
 
 def finish_qc(ctx, state: dict, results: list[dict]) -> dict:
+    """The job's decisions, counted from the results it wrote: a retried chunk reports only what its last
+    attempt judged, while the rows of every attempt are in the table (one per image and job)."""
+    from django.db.models import Count
+
     counts = {"accept": 0, "review": 0, "reject": 0}
-    for result in results:
-        for decision in counts:
-            counts[decision] += int(result.get(decision, 0))
+    written = QcResult.objects.filter(job=ctx.job).values_list("decision").annotate(n=Count("pk")).order_by()
+    for decision, n in written:
+        counts[decision] = n
     return {"bank": state.get("bank"), **counts}
 
 

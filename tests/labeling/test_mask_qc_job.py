@@ -82,6 +82,18 @@ def test_import_bank_qc_ranks_corrupted_masks_worst(members, project, run_job, d
     assert max(r.estimated_dice for r in corrupted) < max(r.estimated_dice for r in clean)
     assert sum(r.decision != "accept" for r in corrupted) >= len(corrupted) - 1
     assert all(r.flags == [] or all("reason" in f for f in r.flags) for r in results)
+    # And the job's counts are the results it wrote, also when a retried chunk reports only its last attempt
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from labeling.services import finish_qc
+
+    written = Counter(r.decision for r in results)
+    assert {k: qc_job.result[k] for k in ("accept", "review", "reject")} == {
+        k: written.get(k, 0) for k in ("accept", "review", "reject")
+    }
+    retried = finish_qc(SimpleNamespace(job=qc_job), {"bank": 1}, [{"accept": 0, "review": 0, "reject": 0}])
+    assert sum(retried[k] for k in ("accept", "review", "reject")) == len(results)
     # And the API lists them worst first
     body = api(members["radiologist"]).get("/api/projects/chest/qc-results/").json()
     estimates = [r["estimated_dice"] for r in body["results"]]
