@@ -12,7 +12,10 @@ from curation import jobkinds
 from curation.errors import Conflict
 from curation.models import Job, JobStatus, Membership
 from curation.permissions import Action, get_project, role_in, visible_projects
+from curation.services import dashboard
 from curation.services import jobs as job_services
+
+from . import plots
 
 JOB_PAGE = 50
 
@@ -44,6 +47,73 @@ def _starts_from_menu(kind, user, project) -> bool:
     return not kind.name.startswith(("ingest.", "nlp.", "qc.")) and "none" in kind.startable_origins(user, project)
 
 
+def _prompts(figures: dashboard.DashboardFigures, startable: set[str]) -> list[dict]:
+    """What the data still waits for, for users who may start the job that does it (the kind's start rule)."""
+    prompts = []
+    if figures.needs_mining and "nlp.mine_labels" in startable:
+        prompts.append(
+            {
+                "kind": "nlp.mine_labels",
+                "text": (
+                    f"{figures.reports} {'study has a report' if figures.reports == 1 else 'studies have reports'}, "
+                    "and no labels have been mined from them yet."
+                ),
+                "button": "Mine labels",
+                "job": figures.active.get("nlp.mine_labels"),
+            }
+        )
+    if figures.needs_qc and "qc.run" in startable:
+        prompts.append(
+            {
+                "kind": "qc.run",
+                "text": "Masks have been imported, and none has been quality-checked yet.",
+                "button": "Run mask QC",
+                "job": figures.active.get("qc.run"),
+                # QC compares masks with the reference bank: without one the job could only fail.
+                "needs_bank": not figures.has_bank,
+            }
+        )
+    return prompts
+
+
+SOURCE_COLOURS = {"dataset": "#8c959f", "mined": "#1f6feb", "reviewed": "#1a7f37"}
+
+
+def _charts(figures: dashboard.DashboardFigures) -> dict:
+    charts = {}
+    # Labels positive in no source would be rows of zeros: the chart leaves them out, the table keeps them.
+    rows = [r for r in figures.prevalence if any((r.dataset, r.mined, r.reviewed))]
+    # A source with no value at all (nothing mined or reviewed yet) gets no bars; the table says "–".
+    columns = {name: [getattr(r, name) for r in rows] for name in SOURCE_COLOURS}
+    series = [
+        plots.Series(name, values, SOURCE_COLOURS[name])
+        for name, values in columns.items()
+        if any(v is not None for v in values)
+    ]
+    if series:
+        charts["prevalence"] = plots.grouped_bars(
+            "chart-prevalence",
+            f"Share of reports positive per label ({figures.label_space}), by source",
+            [r.label for r in rows],
+            series,
+        )
+    if figures.qc_job is not None:
+        params = figures.qc_job.params or {}
+        marks = [
+            (float(params[k]), name)
+            for k, name in (("review_below", "review"), ("reject_below", "reject"))
+            if k in params
+        ]
+        charts["dice"] = plots.histogram(
+            "chart-dice",
+            f"Estimated Dice of the masks judged by QC job #{figures.qc_job.pk}",
+            figures.dice_histogram,
+            x_label="estimated Dice (mean of lungs and heart)",
+            marks=marks,
+        )
+    return charts
+
+
 @login_required
 def project_dashboard(request, slug):
     project = get_project(request.user, slug, Action.VIEW_PROJECT)
@@ -51,11 +121,16 @@ def project_dashboard(request, slug):
     status_counts = dict(Job.objects.filter(project=project).values_list("status").annotate(n=Count("id")))
     recent = Job.objects.filter(project=project).select_related("created_by", "project")[:10]
     context = _job_context(request, project, recent)
+    startable = jobkinds.startable(request.user, project)
+    figures = dashboard.dashboard_figures(project)
     context.update(
         role=role,
         status_counts={s.label: status_counts.get(s.value, 0) for s in JobStatus},
         # The dashboard's start menu holds the kinds without input files (imports have their own pages).
-        kinds=[k for k in jobkinds.startable(request.user, project) if _starts_from_menu(k, request.user, project)],
+        kinds=[k for k in startable if _starts_from_menu(k, request.user, project)],
+        figures=figures,
+        charts=_charts(figures),
+        prompts=_prompts(figures, {k.name for k in startable}),
         can_import=bool(jobkinds.get("ingest.import").startable_origins(request.user, project)),
         members=Membership.objects.filter(project=project).select_related("user").order_by("role", "user__username"),
     )

@@ -250,6 +250,7 @@ def test_schema_describes_every_list_filter_with_its_values(members, api):
         "mined_status",
         "page_size",
         "qc_decision",
+        "review_state",
         "sex",
         "view",
     ]
