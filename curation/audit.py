@@ -241,3 +241,51 @@ def lockout_reset(actor: User | None, username: str, attempts_cleared: int) -> A
         obj_repr=username,
         after={"attempts_cleared": attempts_cleared},
     )
+
+
+def image_flagged_burned_in(actor: User | None, image, before: str) -> AuditEvent:
+    """A reader said an image shows text in its pixels (it now needs redaction before any export)."""
+    return _record(
+        actor=actor,
+        action="image.flagged_burned_in",
+        obj_type="image",
+        obj_id=image.pk,
+        obj_repr=image.image_key,
+        project=image.project,
+        before={"redaction": before},
+        after={"redaction": image.redaction},
+    )
+
+
+def image_redacted(actor: User | None, image, before: str, boxes: list[list[int]]) -> AuditEvent:
+    """Boxes burned into an image's stored pixels; its unredacted files are gone."""
+    return _record(
+        actor=actor,
+        action="image.redacted",
+        obj_type="image",
+        obj_id=image.pk,
+        obj_repr=image.image_key,
+        project=image.project,
+        before={"redaction": before},
+        after={"redaction": image.redaction, "boxes": boxes, "render_status": image.render_status},
+    )
+
+
+def dataset_version_frozen(actor: User | None, version) -> AuditEvent:
+    """A dataset version was frozen: its rows, their hash and what they were made from."""
+    return _record(
+        actor=actor,
+        action="dataset.version_frozen",
+        obj_type="dataset_version",
+        obj_id=version.pk,
+        obj_repr=version.name,
+        project=version.project,
+        after={
+            "definition": version.definition_id,
+            "rows": version.row_count,
+            "content_hash": version.content_hash,
+            "labeler_version": version.labeler_version,
+            "qc_version": version.qc_version,
+            "review_version": version.review_version,
+        },
+    )

@@ -42,6 +42,12 @@ def image_pending_render(project_id: int, image_id: int):
         yield pending.select_for_update(skip_locked=True).first()
 
 
+def image_for_update(project_id: int, image_id: int) -> Image:
+    """The image row, locked until the transaction ends: a redaction replaces its files and renderings, and a
+    second redaction of the same image waits for the first rather than read the file it is replacing."""
+    return Image.objects.select_for_update().get(project_id=project_id, pk=image_id)
+
+
 IMPORT_LOCK_CLASS = 4242  # advisory-lock namespace of "imports into project N"
 
 

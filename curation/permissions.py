@@ -45,6 +45,10 @@ class Action(StrEnum):
     REVIEW = "review.read"
     SEND_BACK = "review.send_back"
     ADJUDICATE = "review.adjudicate"
+    FLAG_BURNED_IN = "images.flag_burned_in"
+    REDACT_IMAGES = "images.redact"
+    VIEW_DATASETS = "datasets.view"
+    FREEZE_DATASETS = "datasets.freeze"
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,15 @@ RULES: dict[Action, frozenset[Role]] = {
     Action.REVIEW: frozenset({Role.RADIOLOGIST, Role.CURATOR, Role.ADMIN}),
     Action.SEND_BACK: STAFF_ROLES,
     Action.ADJUDICATE: STAFF_ROLES,
+    # Anyone who reads images for a decision may say one shows text (a name, an id, a date) in its pixels.
+    Action.FLAG_BURNED_IN: frozenset({Role.RADIOLOGIST, Role.CURATOR, Role.ADMIN}),
+    # Burning boxes into the pixels replaces the stored DICOM and deletes the unredacted files for good, and
+    # decides what exports may contain: those who curate the data.
+    Action.REDACT_IMAGES: STAFF_ROLES,
+    # Dataset versions (their definitions, counts, comparisons) are metadata every member may read; freezing
+    # one decides what a training set is, and downloading its files is EXPORT_DATA.
+    Action.VIEW_DATASETS: ALL_ROLES,
+    Action.FREEZE_DATASETS: STAFF_ROLES,
 }
 
 _LABELS = {
@@ -107,6 +120,10 @@ _LABELS = {
     Action.REVIEW: "read items in the review queues",
     Action.SEND_BACK: "send review items back",
     Action.ADJUDICATE: "adjudicate disagreeing reads",
+    Action.FLAG_BURNED_IN: "flag burned-in text",
+    Action.REDACT_IMAGES: "redact burned-in text",
+    Action.VIEW_DATASETS: "view dataset versions",
+    Action.FREEZE_DATASETS: "freeze dataset versions",
 }
 
 ACTIONS: dict[Action, ProjectAction] = {

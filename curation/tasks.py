@@ -147,3 +147,25 @@ def render_images(ctx: JobContext):
     from .services.rendering import plan_render
 
     return plan_render(ctx)
+
+
+def _clean_export(params: dict, project) -> dict:
+    from .services.dataset_exports import clean_export_params
+
+    return clean_export_params(params, project)
+
+
+@job_task(
+    kind="export.version",
+    label="Export a dataset version",
+    queue="export",
+    # The same roles as every bulk download (Action.EXPORT_DATA).
+    start_roles={Role.ADMIN, Role.CURATOR},
+    time_limit=6 * 3600,
+    clean_params=_clean_export,
+)
+def export_dataset_version(ctx: JobContext) -> dict:
+    """Write one format of a dataset version (and its data card) into a zip archive in storage."""
+    from .services.dataset_exports import run_export
+
+    return run_export(ctx)

@@ -1,4 +1,6 @@
-"""Mask QC screens: the worst-first list with overlays and reasons, mask import, bank and QC runs."""
+"""Mask QC screens: the worst-first list with overlays and reasons (each row opening its study and its mask
+review item), the thresholds in force, the calibration of the estimate on reviewed masks, mask import, bank
+and QC runs."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -8,15 +10,19 @@ from django.shortcuts import redirect, render
 
 from curation import jobkinds
 from curation.errors import Conflict
-from curation.permissions import Action, can, get_project
+from curation.permissions import Action, action, can, get_project
 from curation.services import jobs as job_services
 from curation.services import uploads
-from labeling import services
+from labeling import services, truth
 from labeling.models import Decision
 
+from . import plots
 from .paging import value_keyset_page
 
 PAGE = 50
+# Points drawn in the calibration plot (the newest); the figures use every reviewed mask.
+PLOT_POINTS = 1500
+ORGAN_COLOURS = {"right_lung": "#2ea043", "left_lung": "#1f6feb", "lungs": "#1a7f37", "heart": "#cf222e"}
 
 
 @login_required
@@ -37,6 +43,10 @@ def masks_page(request, slug):
         id_desc=not worst_first,
         size=PAGE,
     )
+    items = services.mask_review_items(project, [r.image_id for r in page])
+    for result in page:
+        result.review_item = items.get(result.image_id)
+    calibration = truth.calibration(project)
     return render(
         request,
         "frontend/masks.html",
@@ -51,7 +61,69 @@ def masks_page(request, slug):
             "bank": services.active_bank_file(project),
             # Each form shows only what its own start action allows (the same objects start_job checks).
             "may": _mask_actions(request.user, project),
+            "thresholds": _thresholds_shown(services.qc_thresholds(project)),
+            "calibration": calibration,
+            "calibration_rows": calibration_rows(calibration),
+            "calibration_plot": calibration_plot(calibration) if calibration["points"] else "",
+            "review_links": review_links(request.user, project),
         },
+    )
+
+
+def _thresholds_shown(thresholds: dict) -> dict:
+    """Thresholds as printed: two decimals (0.90), more only where the value has them (0.875)."""
+    shown = dict(thresholds)
+    for key in ("review_below", "reject_below"):
+        value = thresholds[key]
+        shown[f"{key}_text"] = f"{value:.2f}" if round(value, 2) == value else f"{value:g}"
+    return shown
+
+
+def review_links(user, project) -> dict:
+    """Where a mask review item opens for this user: the adjudication page shows any item with its reads to
+    those who may adjudicate; a reader gets the mask queue (which hands out items worst first)."""
+    return {
+        "adjudicate": action(Action.ADJUDICATE).allowed(user, project),
+        "review": action(Action.REVIEW).allowed(user, project),
+    }
+
+
+def calibration_rows(calibration: dict) -> list[dict]:
+    """The calibration table: every reviewed mask, the corrected ones only, then each organ."""
+    rows = [
+        {"name": "All reviewed masks", **calibration["all"]},
+        {"name": "Corrected masks only", **calibration["corrected"]},
+    ]
+    rows += [{"name": organ.replace("_", " ").capitalize(), **f} for organ, f in calibration["by_organ"].items()]
+    return rows
+
+
+def calibration_plot(calibration: dict):
+    """Estimated against true Dice, one point per reviewed organ mask, coloured by organ (rings: accepted)."""
+    points = calibration["points"][:PLOT_POINTS]
+    organs = sorted({p["organ"] for p in points}, key=truth.ESTIMATED_ORGANS.index)
+    figures = calibration["all"]
+    desc = (
+        f"{figures['n']} reviewed masks: Spearman {figures['spearman']}, Pearson {figures['pearson']}, "
+        f"mean absolute error {figures['mae']}."
+    )
+    return plots.scatter(
+        "qc-calibration",
+        "Estimated against true Dice on reviewed masks",
+        [
+            plots.Point(
+                p["estimated"],
+                p["true"],
+                ORGAN_COLOURS.get(p["organ"], "#9a6700"),
+                f"{p['organ'].replace('_', ' ')}: estimated {p['estimated']:.3f}, true {p['true']:.3f} ({p['kind']})",
+                filled=p["kind"] == "corrected",
+            )
+            for p in points
+        ],
+        x_label="Estimated Dice (QC, without ground truth)",
+        y_label="True Dice (against the reviewer's mask)",
+        legend=[(organ.replace("_", " "), ORGAN_COLOURS.get(organ, "#9a6700")) for organ in organs],
+        desc=desc,
     )
 
 

@@ -174,3 +174,74 @@ def histogram(
     out.append(_text(left + plot_w / 2, height - 4, x_label, size=10, anchor="middle", fill=MUTED))
     out.append("</svg>")
     return mark_safe("".join(out))  # noqa: S308 -- every text above is escaped, every number formatted
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of a scatter plot; `label` is its tooltip, `filled` False draws a ring."""
+
+    x: float
+    y: float
+    colour: str
+    label: str = ""
+    filled: bool = True
+
+
+def scatter(
+    chart_id: str,
+    title: str,
+    points: Sequence[Point],
+    *,
+    x_label: str,
+    y_label: str,
+    legend: Sequence[tuple[str, str]] = (),
+    low: float | None = None,
+    high: float = 1.0,
+    desc: str = "",
+) -> SafeString:
+    """Points on two axes of one scale from `low` to `high` (by default the lowest value rounded down to a
+    tenth), with the diagonal y = x: a point on it is an estimate equal to the truth."""
+    if low is None:
+        smallest = min((min(p.x, p.y) for p in points), default=high - 0.5)
+        low = min(high - 0.1, math.floor(smallest * 10 + 1e-9) / 10)
+    span = (high - low) or 1.0
+    left, right, top, bottom, side = 48, 16, 24 if legend else 10, 40, 300
+    width, height = left + side + right, top + side + bottom
+
+    def x_of(value: float) -> float:
+        return left + (min(max(value, low), high) - low) / span * side
+
+    def y_of(value: float) -> float:
+        return top + side - (min(max(value, low), high) - low) / span * side
+
+    out = _open(chart_id, title, desc or f"{len(points)} points.", width, height)
+    x = left
+    for name, colour in legend:
+        out.append(f'<circle cx="{x + 5}" cy="10" r="4" fill="{escape(colour)}"/>')
+        out.append(_text(x + 13, 14, name, fill=MUTED))
+        x += 26 + 7 * len(name)
+    base = top + side
+    for i in range(6):
+        value = low + span * i / 5
+        px, py = x_of(value), y_of(value)
+        out.append(f'<line x1="{_num(px)}" y1="{top}" x2="{_num(px)}" y2="{base}" stroke="{GRID}"/>')
+        out.append(f'<line x1="{left}" y1="{_num(py)}" x2="{left + side}" y2="{_num(py)}" stroke="{GRID}"/>')
+        out.append(_text(px, base + 14, f"{value:.2f}", size=10, anchor="middle", fill=MUTED))
+        out.append(_text(left - 4, py + 3, f"{value:.2f}", size=10, anchor="end", fill=MUTED))
+    out.append(
+        f'<line x1="{left}" y1="{base}" x2="{left + side}" y2="{top}" stroke="{MUTED}" stroke-dasharray="4 3">'
+        "<title>estimate equal to the truth</title></line>"
+    )
+    out.append(f'<rect x="{left}" y="{top}" width="{side}" height="{side}" fill="none" stroke="{MUTED}"/>')
+    for p in points:
+        colour = escape(p.colour)
+        paint = f'fill="{colour}" fill-opacity="0.7"' if p.filled else f'fill="none" stroke="{colour}"'
+        tip = f"<title>{escape(p.label)}</title>" if p.label else ""
+        out.append(f'<circle cx="{_num(x_of(p.x))}" cy="{_num(y_of(p.y))}" r="3" {paint}>{tip}</circle>')
+    out.append(_text(left + side / 2, height - 6, x_label, size=10, anchor="middle", fill=MUTED))
+    out.append(
+        f'<text x="12" y="{_num(top + side / 2)}" font-size="10" text-anchor="middle" fill="{MUTED}" '
+        f'transform="rotate(-90 12 {_num(top + side / 2)})">{escape(y_label)}</text>'
+    )
+    out.append("</svg>")
+    return mark_safe("".join(out))  # noqa: S308 -- every text above is escaped, every number formatted

@@ -1,7 +1,8 @@
-"""Review screens: the keyboard-first label queue, adjudication for curators, the agreement page.
+"""Review screens: the keyboard-first label and mask queues, adjudication for curators, the agreement page.
 
-The label screen is a shell that review.js drives through the review API; adjudication and send-back are
-plain forms. Every rule is the action's own (curation.permissions), every change a service call.
+The label screen is a shell that review.js drives through the review API, the mask screen one that
+review_mask.js (with maskedit.js) drives; adjudication and send-back are plain forms. Every rule is the
+action's own (curation.permissions), every change a service call.
 """
 
 from django.contrib import messages
@@ -10,11 +11,13 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from curation import jobkinds
 from curation.errors import Conflict
 from curation.permissions import Action, action, get_project
 from curation.services.studies import parse_id
-from labeling.models import ReviewItem, ReviewKind, ReviewState
+from labeling.models import Organ, ReviewItem, ReviewKind, ReviewState
 from labeling.review import agreement, services
+from labeling.services import active_bank_file
 
 from .label_views import highlight
 
@@ -31,6 +34,43 @@ def review_labels(request, slug):
             "project": project,
             "statuses": services.LABEL_STATUSES,
             "can_adjudicate": action(Action.ADJUDICATE).allowed(request.user, project),
+        },
+    )
+
+
+@login_required
+def review_masks(request, slug):
+    """The mask queue: review_mask.js claims items through the review API and maskedit.js draws corrections."""
+    project = get_project(request.user, slug, Action.REVIEW)
+    return render(
+        request,
+        "frontend/review_mask.html",
+        {
+            "project": project,
+            "reject_reasons": list(services.MASK_REJECT_REASONS.items()),
+            "organs": [(value, label) for value, label in Organ.choices if value != Organ.LUNGS],
+            "can_adjudicate": action(Action.ADJUDICATE).allowed(request.user, project),
+        },
+    )
+
+
+@login_required
+def review_structure(request, slug):
+    """The structure queue: structure.js claims items through the review API; the current report and image
+    beside the prior study's, the findings table edited by keyboard."""
+    from nlp.structure_service import vocabulary_choices
+
+    project = get_project(request.user, slug, Action.REVIEW)
+    return render(
+        request,
+        "frontend/review_structure.html",
+        {
+            "project": project,
+            "choices": vocabulary_choices(),
+            "can_adjudicate": action(Action.ADJUDICATE).allowed(request.user, project),
+            # Growing the bank is the bank job's own start rule, offered once a bank exists.
+            "may_grow_bank": jobkinds.get("qc.build_bank").start_action("none").allowed(request.user, project)
+            and active_bank_file(project) is not None,
         },
     )
 
@@ -76,22 +116,43 @@ def _questions(item: ReviewItem, reads: list[dict]) -> list[dict]:
         choices = services.LABEL_STATUSES
         answer = lambda payload, name: (payload.get("labels") or {}).get(name)  # noqa: E731
     else:
-        names = ["verdict"]
+        names = ["verdict", "reason", "masks of"]
         choices = services.MASK_VERDICTS
         answer = lambda payload, name: payload.get(name)  # noqa: E731
     rows = []
     for name in names:
-        values = [answer(read["payload"], name) for read in reads]
+        if name == "reason":
+            values = [read["payload"].get("reason") for read in reads]
+            options = list(services.MASK_REJECT_REASONS)
+        elif name == "masks of":
+            # A correction made final adopts one reader's new masks.
+            values = [read["reader"] if read["payload"].get("masks") else None for read in reads]
+            options = [value for value in values if value]
+        else:
+            values = [answer(read["payload"], name) for read in reads]
+            options = choices
         rows.append(
             {
                 "name": name,
                 "values": values,
                 "agree": len(set(values)) == 1,
-                "chosen": values[0] if values else None,
-                "choices": choices,
+                "chosen": next((value for value in values if value), None),
+                "choices": options,
             }
         )
     return rows
+
+
+def _mask_adjudication(post, reads: list[dict]) -> dict:
+    """The final answer of a mask item from the adjudication form: a reject keeps its reason, a correction
+    adopts the chosen reader's masks."""
+    payload = {"verdict": post.get("q:verdict", "")}
+    if payload["verdict"] == "reject":
+        payload["reason"] = post.get("q:reason", "")
+    elif payload["verdict"] == "correct":
+        chosen = next((read for read in reads if read["reader"] == post.get("q:masks of")), None)
+        payload["masks"] = chosen["payload"].get("masks") if chosen else None
+    return payload
 
 
 @login_required
@@ -103,7 +164,7 @@ def adjudicate_item(request, slug, item_id):
             names = [entry["label"] for entry in item.prefill.get("labels", [])]
             payload = {"labels": {name: request.POST.get(f"q:{name}", "") for name in names}}
         else:
-            payload = {"verdict": request.POST.get("q:verdict", "")}
+            payload = _mask_adjudication(request.POST, services.item_view(request.user, project, item).get("reads", []))
         payload["comment"] = request.POST.get("comment", "")
         try:
             services.adjudicate(request.user, project, item.pk, payload)

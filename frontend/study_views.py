@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from curation import jobkinds
 from curation.errors import Conflict
 from curation.models import Dataset, Image, Sex, Study, View
-from curation.permissions import Action, get_project
+from curation.permissions import Action, action, get_project
 from curation.services import ingest, uploads
 from curation.services import jobs as job_services
 from curation.services.studies import (
@@ -31,6 +31,8 @@ from labeling.models import Decision, ReviewState
 from nlp.models import LabelingRun, MinedLabel
 
 from .label_views import highlight
+from .mask_views import review_links
+from .viewer_context import study_panes
 
 
 @login_required
@@ -117,8 +119,39 @@ def study_detail(request, slug, study_id):
             "run": run,
             "mined": mined,
             "report_html": highlight(report.text, evidence) if report and report.text else "",
+            "qc_panels": qc_panels(project, images),
+            "review_links": review_links(request.user, project),
+            "viewer": study_panes(project, study, images),
+            # The redaction page opens for those who may flag; the links ask the same rule.
+            "can_flag_burned_in": action(Action.FLAG_BURNED_IN).allowed(request.user, project),
         },
     )
+
+
+def qc_panels(project, images) -> list[dict]:
+    """Per image of the study with a QC result: its newest result, its mask review item, and the true Dice
+    of each organ a reviewer corrected (what the estimate turned out to be worth)."""
+    from labeling.models import MaskTruth
+    from labeling.services import latest_results_of_images, mask_review_items
+
+    ids = [image.pk for image in images]
+    results = latest_results_of_images(ids)
+    if not results:
+        return []
+    items = mask_review_items(project, results)
+    truths: dict[int, dict] = {}
+    for row in MaskTruth.objects.filter(image_id__in=list(results)).order_by("-id").select_related("reader"):
+        truths.setdefault(row.image_id, {}).setdefault(row.organ, row)
+    return [
+        {
+            "image": image,
+            "result": results[image.pk],
+            "item": items.get(image.pk),
+            "truths": sorted(truths.get(image.pk, {}).values(), key=lambda t: t.organ),
+        }
+        for image in images
+        if image.pk in results
+    ]
 
 
 @login_required
@@ -127,7 +160,13 @@ def patient_detail(request, slug, pseudo_id):
     patient, studies = patient_timeline(project, pseudo_id)
     if patient is None:
         raise Http404("No such patient.")
-    return render(request, "frontend/patient_detail.html", {"project": project, "patient": patient, "studies": studies})
+    from nlp.structure_service import timeline_chart
+
+    return render(
+        request,
+        "frontend/patient_detail.html",
+        {"project": project, "patient": patient, "studies": studies, "chart": timeline_chart(project, studies)},
+    )
 
 
 @login_required

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import account_views, label_views, mask_views, review_views, study_views, views
+from . import account_views, label_views, mask_views, redaction_views, review_views, study_views, views
 
 app_name = "frontend"
 
@@ -26,6 +26,9 @@ urlpatterns = [
     path("p/<slug:slug>/studies/<int:study_id>/", study_views.study_detail, name="study-detail"),
     path("p/<slug:slug>/patients/<str:pseudo_id>/", study_views.patient_detail, name="patient-detail"),
     path("p/<slug:slug>/import/", study_views.import_page, name="import"),
+    path("p/<slug:slug>/images/redaction/", redaction_views.redaction_list, name="redaction-list"),
+    path("p/<slug:slug>/images/<int:image_id>/redact/", redaction_views.redact_page, name="redact-image"),
+    path("p/<slug:slug>/images/<int:image_id>/flag-burned-in/", redaction_views.flag_image, name="flag-image"),
     path("p/<slug:slug>/labels/", label_views.labels_page, name="labels"),
     path("p/<slug:slug>/labels/mine/", label_views.mine_labels, name="mine-labels"),
     path("p/<slug:slug>/vocabulary/", label_views.vocabulary_page, name="vocabulary"),
@@ -33,6 +36,8 @@ urlpatterns = [
     path("p/<slug:slug>/masks/start/", mask_views.masks_action, name="masks-action"),
     path("p/<slug:slug>/masks/overlays/<int:result_id>/", mask_views.qc_overlay, name="qc-overlay"),
     path("p/<slug:slug>/review/labels/", review_views.review_labels, name="review-labels"),
+    path("p/<slug:slug>/review/masks/", review_views.review_masks, name="review-masks"),
+    path("p/<slug:slug>/review/structure/", review_views.review_structure, name="review-structure"),
     path("p/<slug:slug>/review/agreement/", review_views.review_agreement, name="review-agreement"),
     path("p/<slug:slug>/review/adjudication/", review_views.adjudication_list, name="review-adjudication"),
     path(

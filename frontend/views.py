@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from curation import jobkinds
 from curation.errors import Conflict
 from curation.models import Job, JobStatus, Membership
-from curation.permissions import Action, get_project, role_in, visible_projects
+from curation.permissions import Action, action, get_project, role_in, visible_projects
 from curation.services import dashboard
 from curation.services import jobs as job_services
 
@@ -132,6 +132,7 @@ def project_dashboard(request, slug):
         charts=_charts(figures),
         prompts=_prompts(figures, {k.name for k in startable}),
         can_import=bool(jobkinds.get("ingest.import").startable_origins(request.user, project)),
+        can_redact=action(Action.REDACT_IMAGES).allowed(request.user, project),
         members=Membership.objects.filter(project=project).select_related("user").order_by("role", "user__username"),
     )
     return render(request, "frontend/project_dashboard.html", context)

@@ -107,6 +107,36 @@ class ReferenceBankFile(models.Model):
         return f"Bank {self.pk} ({self.references} references)"
 
 
+class MaskTruth(models.Model):
+    """How good a machine mask really was: a reviewer's mask for the same organ taken as the truth.
+
+    Written once per reviewer mask (labeling.truth.record_correction), with the QC estimate the reviewer saw,
+    so estimated and true Dice can be set side by side (the calibration on the QC page)."""
+
+    project = models.ForeignKey("curation.Project", on_delete=models.CASCADE, related_name="+", db_index=False)
+    image = models.ForeignKey("curation.Image", on_delete=models.CASCADE, related_name="+")
+    organ = models.CharField(max_length=16, choices=Organ.choices)
+    reviewer_mask = models.OneToOneField(Mask, on_delete=models.CASCADE, related_name="truth")
+    machine_mask = models.ForeignKey(Mask, on_delete=models.CASCADE, related_name="+")
+    review_item = models.ForeignKey(
+        "labeling.ReviewItem", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    qc_result = models.ForeignKey(QcResult, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    estimated_dice = models.FloatField(null=True, blank=True)  # QC's estimate for this organ, if it made one
+    true_dice = models.FloatField()
+    true_iou = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "-id"], name="masktruth_project_newest")]
+
+    def __str__(self) -> str:
+        return f"truth of {self.organ} on image {self.image_id}: Dice {self.true_dice:.3f}"
+
+
 # --- Review queues (issue 10): items to read, claims on read slots, decisions kept forever. ---
 
 

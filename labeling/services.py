@@ -514,6 +514,41 @@ def latest_results(project: Project):
     return QcResult.objects.filter(project=project, id=Subquery(newest))
 
 
+def qc_thresholds(project: Project) -> dict:
+    """The decision rules in force: the review and reject thresholds of the project's newest QC run (the
+    defaults when QC never ran) and the defect sizes that send a mask to review whatever its estimate."""
+    from labeling.qc.pipeline import QcConfig
+    from labeling.qc.ranges import DEFECT_REVIEW_DICE_COST, DEFECT_REVIEW_FRACTIONS
+
+    config = QcConfig()
+    newest = QcResult.objects.filter(project=project).order_by("-id").select_related("job").first()
+    params = (newest.job.params or {}) if newest is not None and newest.job is not None else {}
+    return {
+        "review_below": float(params.get("review_below", config.review_below)),
+        "reject_below": float(params.get("reject_below", config.reject_below)),
+        "job": newest.job_id if newest is not None else None,
+        "stray_component": DEFECT_REVIEW_FRACTIONS["stray_component"],
+        "hole": DEFECT_REVIEW_FRACTIONS["hole"],
+        "defect_dice_cost": DEFECT_REVIEW_DICE_COST,
+    }
+
+
+def latest_results_of_images(image_ids) -> dict[int, QcResult]:
+    """The newest QC result of each of a few images (a study's), by image id."""
+    out: dict[int, QcResult] = {}
+    for result in QcResult.objects.filter(image_id__in=list(image_ids)).order_by("image_id", "-id"):
+        out.setdefault(result.image_id, result)
+    return out
+
+
+def mask_review_items(project: Project, image_ids) -> dict[int, object]:
+    """The mask review item of each image that has one (one per image: `reviewitem_unique_target`)."""
+    from labeling.models import ReviewItem, ReviewKind
+
+    items = ReviewItem.objects.filter(project=project, kind=ReviewKind.MASK, image_id__in=list(image_ids))
+    return {item.image_id: item for item in items.only("pk", "image_id", "state", "round")}
+
+
 # --- export -----------------------------------------------------------------------------------------
 def export_chexmask_rows(project: Project) -> Iterator[list]:
     """CheXmask CSV rows (header first) of the newest masks, with the imported RCA values as given and our

@@ -27,6 +27,8 @@ class ImageSerializer(serializers.ModelSerializer):
             "photometric",
             "bits_stored",
             "burned_in_annotation",
+            "redaction",
+            "redacted_at",
             "content_sha256",
             "render_status",
             "render_error",

@@ -1,11 +1,12 @@
 """API views for studies, patients, image files, imports and the pseudonym map."""
 
+import hashlib
 import json
 import mimetypes
 
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponseNotModified
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -114,10 +115,18 @@ class ImageFileView(ProjectScopedMixin, APIView):
         name = getattr(image, which)
         if not name or not default_storage.exists(name):
             raise Http404("Not rendered yet.")
-        response = FileResponse(
-            default_storage.open(name, "rb"), content_type=mimetypes.guess_type(name)[0] or "image/png"
-        )
-        response["Cache-Control"] = "private, max-age=3600"
+        # Redaction rewrites a rendering under the same name: the browser must ask again every time (a 304
+        # when nothing changed), or it could go on showing the text it cached before the redaction.
+        tag = hashlib.sha256(f"{name}:{image.redacted_at}:{default_storage.size(name)}".encode()).hexdigest()[:32]
+        etag = f'"{tag}"'
+        if etag in request.headers.get("If-None-Match", ""):
+            response = HttpResponseNotModified()
+        else:
+            response = FileResponse(
+                default_storage.open(name, "rb"), content_type=mimetypes.guess_type(name)[0] or "image/png"
+            )
+        response["ETag"] = etag
+        response["Cache-Control"] = "private, no-cache"
         return response
 
 

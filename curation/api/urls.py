@@ -4,9 +4,10 @@ from django.urls import path, re_path
 
 from labeling import api as labeling_api
 from labeling.review import api as review_api
+from labeling.review import mask_api
 from nlp import api as nlp_api
 
-from . import account_views, study_views, views
+from . import account_views, dataset_views, redaction_views, study_views, views
 
 urlpatterns = [
     path("auth/token/", account_views.TokenView.as_view(), name="api-token"),
@@ -33,7 +34,38 @@ urlpatterns = [
         study_views.ImageFileView.as_view(),
         name="image-file",
     ),
+    path(
+        "projects/<slug:slug>/images/<int:image_id>/flag-burned-in/",
+        redaction_views.FlagBurnedInView.as_view(),
+        name="api-image-flag-burned-in",
+    ),
+    path(
+        "projects/<slug:slug>/images/<int:image_id>/redact/",
+        redaction_views.RedactView.as_view(),
+        name="api-image-redact",
+    ),
     path("projects/<slug:slug>/pseudonyms/", study_views.PseudonymListView.as_view(), name="api-pseudonyms"),
+    path("projects/<slug:slug>/datasets/versions/", dataset_views.VersionListView.as_view(), name="api-versions"),
+    path(
+        "projects/<slug:slug>/datasets/versions/<int:version_id>/",
+        dataset_views.VersionDetailView.as_view(),
+        name="api-version",
+    ),
+    path(
+        "projects/<slug:slug>/datasets/versions/<int:version_id>/compare/<int:other_id>/",
+        dataset_views.VersionCompareView.as_view(),
+        name="api-version-compare",
+    ),
+    path(
+        "projects/<slug:slug>/exports/<int:job_id>/link/",
+        dataset_views.ExportLinkView.as_view(),
+        name="api-export-link",
+    ),
+    path(
+        "projects/<slug:slug>/exports/<int:job_id>/download/",
+        dataset_views.ExportDownloadView.as_view(),
+        name="api-export-download",
+    ),
     path("projects/<slug:slug>/labeling-runs/", nlp_api.RunListView.as_view(), name="api-runs"),
     path("projects/<slug:slug>/labeling-runs/<int:run_id>/", nlp_api.RunDetailView.as_view(), name="api-run"),
     path(
@@ -77,4 +109,10 @@ urlpatterns = [
         name="api-review-adjudicate",
     ),
     path("projects/<slug:slug>/review/agreement/", review_api.AgreementView.as_view(), name="api-review-agreement"),
+    path(
+        "projects/<slug:slug>/review/items/<int:item_id>/correct/",
+        mask_api.CorrectView.as_view(),
+        name="api-review-correct",
+    ),
+    path("projects/<slug:slug>/masks/<int:mask_id>/layer.png", mask_api.MaskLayerView.as_view(), name="api-mask-layer"),
 ]

@@ -1,6 +1,7 @@
 """Curation models, one module per concept."""
 
 from .audit import AuditEvent
+from .datasets import DatasetDefinition, DatasetRow, DatasetVersion, Split
 from .jobs import Job, JobChunk, JobStatus
 from .projects import Membership, Project, Role
 from .studies import Dataset, DeidKey, Image, Patient, PseudonymMap, RenderStatus, Report, Series, Sex, Study, View
@@ -12,6 +13,9 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Dataset",
+    "DatasetDefinition",
+    "DatasetRow",
+    "DatasetVersion",
     "DeidKey",
     "Image",
     "Job",
@@ -26,6 +30,7 @@ __all__ = [
     "Role",
     "Series",
     "Sex",
+    "Split",
     "Study",
     "Upload",
     "User",

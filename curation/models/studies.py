@@ -105,6 +105,14 @@ class RenderStatus(models.TextChoices):
     MISSING = "missing", "File missing"
 
 
+class Redaction(models.TextChoices):
+    """Whether an image's pixels carry text to burn out (curation.services.redaction)."""
+
+    NONE = "", "No burned-in text known"
+    NEEDED = "needed", "Needs redaction"
+    DONE = "done", "Redacted"
+
+
 class Image(models.Model):
     project = models.ForeignKey(
         "curation.Project", on_delete=models.CASCADE, db_index=False, db_constraint=False, related_name="images"
@@ -133,6 +141,19 @@ class Image(models.Model):
     render_status = models.CharField(max_length=8, choices=RenderStatus.choices, default=RenderStatus.PENDING)
     render_error = models.CharField(max_length=300, blank=True)
     source_path = models.CharField(max_length=500, blank=True)  # where the file was found at import
+    # Burned-in text: `needed` from the header's BurnedInAnnotation at import or a reader's flag, `done` once
+    # boxes were burned into the stored pixels. Boxes are [x0, y0, x1, y1] in image pixels (x1, y1 exclusive),
+    # every box ever burned in. The user columns skip their index: nothing looks images up by them.
+    redaction = models.CharField(max_length=8, choices=Redaction.choices, blank=True, default=Redaction.NONE)
+    redaction_boxes = models.JSONField(default=list, blank=True)
+    redaction_flagged_by = models.ForeignKey(
+        "curation.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    redaction_flagged_at = models.DateTimeField(null=True, blank=True)
+    redacted_by = models.ForeignKey(
+        "curation.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    redacted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -147,6 +168,10 @@ class Image(models.Model):
                 fields=["project", "id"], name="image_project_pending", condition=models.Q(render_status="pending")
             ),
             models.Index(fields=["study", "view_position"], name="image_study_view"),
+            # The curators' list of images waiting for redaction: a few rows of 10^6.
+            models.Index(
+                fields=["project", "id"], name="image_needs_redaction", condition=models.Q(redaction="needed")
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,5 +1,6 @@
 """The demo: users, the `demo` project, every pipeline job that exists run to the end, and review queues
-with a few reads already made (through the review services, so they are audited like real ones).
+with a few reads already made (through the review services, so they are audited like real ones): label reads,
+and mask reads that accept or correct the worst masks, so the QC page's calibration has points.
 
 Used by `python manage.py demo` (and so `make demo`). Safe to run twice: users and the project
 are reused, a job whose identical run already succeeded is not run again, and the demo reads are made
@@ -45,6 +46,10 @@ DEMO_READERS = ("radiologist1", "radiologist2")
 DEMO_DOUBLE_READS = 5
 # What the second reader answers instead of the prefill on the item they disagree on.
 _DISAGREE = {"positive": "uncertain", "uncertain": "positive", "negative": "positive", "not_mentioned": "positive"}
+# Mask items both radiologists read (at most half the mask queue): an organ whose delivered mask is off the
+# generator's truth by more than this Dice is redrawn, a mask set with none is accepted.
+DEMO_MASK_READS = 6
+DEMO_MASK_FIX_BELOW = 0.97
 
 
 def _credentials_file() -> Path:
@@ -154,6 +159,85 @@ def make_demo_reads(project: Project) -> int:
     return len(order)
 
 
+def demo_truth_masks(project: Project, upload_id: int | None) -> dict[int, dict]:
+    """The generator's correct masks of the judged cohort, by image id ({} once the upload is gone): what the
+    demo radiologists draw when they correct a mask."""
+    import io
+    import zipfile
+
+    from django.core.files.storage import default_storage
+
+    from labeling.qc.io import read_label_png
+    from labeling.services import _image_lookup
+
+    from ..models import Upload
+
+    upload = Upload.objects.filter(project=project, pk=upload_id, deleted_at__isnull=True).first()
+    if upload is None or not default_storage.exists(upload.storage_name):
+        return {}
+    with default_storage.open(upload.storage_name, "rb") as fh:
+        archive = zipfile.ZipFile(io.BytesIO(fh.read()))
+    names = {Path(name).stem: name for name in archive.namelist() if name.endswith(".png")}
+    images = _image_lookup(project, list(names), "original_uid")
+    out = {}
+    for uid, image in images.items():
+        with archive.open(names[uid]) as member:
+            masks = read_label_png(io.BytesIO(member.read()), max_pixels=settings.MASK_MAX_PIXELS)
+        out[image.pk] = {organ: mask for organ, mask in masks.items() if mask.any()}
+    return out
+
+
+def _demo_mask_read(item: ReviewItem, truth: dict, second_reader: bool) -> dict:
+    """The organs a demo radiologist redraws on an item ({} to accept): each organ whose mask is off the truth.
+    The second draws a pixel more generously, as two readers do, so their masks agree closely but not exactly."""
+    from scipy import ndimage
+
+    from labeling.models import Mask
+    from labeling.truth import decode, dice_iou
+
+    judged = {m.organ: m for m in Mask.objects.filter(pk__in=item.prefill.get("mask_ids", []), image_id=item.image_id)}
+    grid = next(((m.height, m.width) for m in judged.values()), None)
+    fixes = {}
+    for organ, correct in truth.items():
+        if correct.shape != grid:
+            continue
+        # An organ the machine missed is drawn from scratch (its Dice is 0).
+        machine = judged.get(organ)
+        if machine is None or dice_iou(decode(machine), correct)[0] < DEMO_MASK_FIX_BELOW:
+            fixes[organ] = ndimage.binary_dilation(correct) if second_reader else correct
+    return fixes
+
+
+def make_demo_mask_reads(project: Project, truth: dict[int, dict]) -> int:
+    """Both demo radiologists read the worst mask items, accepting a mask set that matches the generator's
+    truth and redrawing the organs that do not (labeling.review.masks.save_correction, which records each
+    machine mask's true Dice). Returns the number of items read (0 when already done or without the truth)."""
+    from labeling.review import masks as mask_review
+
+    readers = [User.objects.get(username=username) for username in DEMO_READERS]
+    done = ReviewDecision.objects.filter(item__project=project, item__kind=ReviewKind.MASK, reader__in=readers)
+    if not truth or done.exists():
+        return 0
+    waiting = ReviewItem.objects.filter(project=project, kind=ReviewKind.MASK, state=ReviewState.PENDING).count()
+    reads = min(DEMO_MASK_READS, waiting // 2)
+    read: set[int] = set()
+    with transaction.atomic():
+        for index in range(reads):
+            for second_reader, reader in enumerate(readers):
+                assignment = review_queue.next_item(reader, project, ReviewKind.MASK)
+                if assignment is None:
+                    return len(read)
+                item = assignment.item
+                read.add(item.pk)
+                fixes = _demo_mask_read(item, truth.get(item.image_id, {}), bool(second_reader))
+                seconds = 35 + 11 * index + 8 * second_reader
+                if fixes:
+                    mask_review.save_correction(reader, project, item.pk, fixes, seconds)
+                else:
+                    review_services.decide(reader, project, item.pk, {"verdict": "accept"}, seconds=seconds)
+    return len(read)
+
+
 def review_summary(project: Project) -> dict:
     """Items per state in each queue, and the number of reads made."""
     rows = ReviewItem.objects.filter(project=project).values("kind", "state").annotate(n=Count("pk"))
@@ -200,8 +284,13 @@ def run_demo() -> dict:
         jobs.append(label_fill)
     mask_queue = {"queue": ReviewKind.MASK.value, "required_reads": DEMO_REQUIRED_READS}
     jobs.append(run_pipeline_job(project, admin, "review.fill", mask_queue))
+    # Report structure: findings and their change against the prior study; the job fills the structure
+    # queue itself, reports with conflicts first.
+    jobs.append(run_pipeline_job(project, admin, "structure.extract", {"required_reads": DEMO_REQUIRED_READS}))
     if label_fill is not None and label_fill.status == JobStatus.SUCCEEDED:
         make_demo_reads(project)
+    # After the label reads: those are made only while the demo radiologists have read nothing at all.
+    make_demo_mask_reads(project, demo_truth_masks(project, uploads.get("truth_masks")))
     # What the demo generated but did not import (the reference cohort's DICOM, the judged cohort's
     # truth masks) is raw data nobody needs: delete those uploads now rather than after a day.
     for generator in (generated, references):

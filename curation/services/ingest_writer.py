@@ -18,6 +18,7 @@ from django.db.models import F
 
 from ..bulk import insert_rows, prepare_copy, run_copy
 from ..models import Image, Patient, Project, RenderStatus, Report, Series, Study
+from ..models.studies import Redaction
 
 
 @dataclass(slots=True)
@@ -345,6 +346,8 @@ def _write(project, dataset, items, cache: ImportCache, added: dict, sink: Direc
                 "photometric": i.photometric,
                 "bits_stored": i.bits_stored,
                 "burned_in_annotation": i.burned_in,
+                # Text in the pixels must be burned out before the image may be exported (services.redaction).
+                "redaction": (Redaction.NEEDED if i.burned_in else Redaction.NONE).value,
                 "content_sha256": i.content_sha256,
                 "original": i.original,
                 "source_path": i.source_path[:500],

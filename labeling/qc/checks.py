@@ -4,8 +4,8 @@ reviewer can read ("cardiothoracic ratio 0.83 outside 0.36–0.68").
 Checks look at one mask set only (no reference bank), so they also run where no bank exists yet.
 
 Severity: `reject` (nothing usable, e.g. an organ missing or lungs swapped), `review` (the mask is implausible
-in a way the Dice estimate cannot see, or a defect large enough to matter on its own), `info` (a minor defect:
-reported so a reviewer can see it, but the estimate decides).
+in a way the Dice estimate cannot see, or a defect large enough to matter on its own: a stray part over 5% of
+the organ, holes over 3%), `info` (a minor defect: reported so a reviewer can see it, but the estimate decides).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
-from .ranges import DEFECT_LIMITS, DEFECT_REVIEW_DICE_COST, RANGES, Range
+from .ranges import DEFECT_LIMITS, DEFECT_REVIEW_DICE_COST, DEFECT_REVIEW_FRACTIONS, RANGES, Range
 from .shapes import CHANNELS, HEART, LEFT, LUNGS, RIGHT, PreparedMask
 
 INFO, REVIEW, REJECT = "info", "review", "reject"
@@ -189,28 +189,26 @@ def _defects(prepared: PreparedMask, flags: list, metrics: dict) -> None:
         big = [a for a in extra if a >= DEFECT_LIMITS["extra_component_fraction"].high * main]
         metrics[f"extra_components_{name}"] = len(big)
         if big:
-            flags.append(
-                Flag(
-                    "stray_components",
-                    name,
-                    f"{_label(name)}: {len(big)} extra component(s) above 1% of the organ "
-                    f"(largest {max(big) / main:.1%})",
-                    defect_severity(extra_area_cost(sum(big) / main)),
-                    float(sum(big) / main),
-                )
-            )
+            largest = max(big) / main
+            stray_limit = DEFECT_REVIEW_FRACTIONS["stray_component"]
+            parts = "a stray part" if len(big) == 1 else f"{len(big)} stray parts"
+            reason = f"{_label(name)}: {parts} apart from the organ"
+            reason += f", {largest:.1%} of its size" if len(big) == 1 else f", the largest {largest:.1%} of its size"
+            severity = defect_severity(extra_area_cost(sum(big) / main))
+            if largest > stray_limit:
+                severity = REVIEW
+                reason += f" (over {stray_limit:.0%} goes to review)"
+            flags.append(Flag("stray_components", name, reason, severity, float(sum(big) / main)))
         hole_frac = prepared.hole_area[name] / main
         metrics[f"hole_fraction_{name}"] = hole_frac
         if hole_frac > DEFECT_LIMITS["hole_fraction"].high:
-            flags.append(
-                Flag(
-                    "holes",
-                    name,
-                    f"{_label(name)}: holes cover {hole_frac:.1%} of the organ",
-                    defect_severity(missing_area_cost(hole_frac)),
-                    hole_frac,
-                )
-            )
+            hole_limit = DEFECT_REVIEW_FRACTIONS["hole"]
+            reason = f"{_label(name)}: holes cover {hole_frac:.1%} of the organ"
+            severity = defect_severity(missing_area_cost(hole_frac))
+            if hole_frac > hole_limit:
+                severity = REVIEW
+                reason += f" (over {hole_limit:.0%} goes to review)"
+            flags.append(Flag("holes", name, reason, severity, hole_frac))
         m = working[ch]
         border = m[0].sum() + m[-1].sum() + m[:, 0].sum() + m[:, -1].sum()
         contact = float(border) / (2 * (h + w))

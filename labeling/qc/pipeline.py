@@ -14,7 +14,9 @@ from .estimate import apply_calibration, compute_features
 from .shapes import MaskInputError, prepare
 
 METHOD = "mask-rca+local-shape-model+plausibility"
-VERSION = "1.1"  # 1.1: flag severities (info flags leave the decision to the estimate), quadratic calibration
+# 1.1: flag severities (info flags leave the decision to the estimate), quadratic calibration.
+# 1.2: a stray part over 5% of the organ or holes over 3% force review; a threshold behind a decision is a flag.
+VERSION = "1.2"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,9 @@ def qc_mask_set(
     estimates["overall"] = float(sum(parts) / len(parts)) if parts else 0.0
     estimates = {k: round(v, 4) for k, v in estimates.items()}
     decision = decide(estimates["overall"], flags, config)
+    threshold = threshold_flag(estimates["overall"], config)
+    if threshold is not None:
+        flags.append(threshold)
     return QcReport(
         estimated_dice=estimates,
         flags=[f.as_dict() for f in flags],
@@ -84,4 +89,37 @@ def decide(overall: float, flags: list[Flag], config: QcConfig) -> str:
     return "accept"
 
 
-__all__ = ["QcConfig", "QcReport", "qc_mask_set", "decide", "MaskInputError", "METHOD", "VERSION"]
+def threshold_flag(overall: float, config: QcConfig) -> Flag | None:
+    """The threshold the overall estimate fell below, as a flag with its own reason, or None.
+
+    Without it a mask sent to review by its estimate alone would show no reason at all (every plausibility
+    check passed), and a reviewer could not tell why it is in the queue."""
+    for code, name, limit, severity in (
+        ("below_reject_threshold", "reject", config.reject_below, REJECT),
+        ("below_review_threshold", "review", config.review_below, REVIEW),
+    ):
+        if overall < limit:
+            value, bound = _below(overall, limit)
+            return Flag(code, "", f"estimated Dice {value} below the {name} threshold {bound}", severity, overall)
+    return None
+
+
+def _below(value: float, limit: float) -> tuple[str, str]:
+    """Both numbers with two decimals, or as many more as the threshold needs (0.999 is not 1.00) or as keep
+    the value from printing equal to the threshold (0.8996 is not "0.90 below 0.90")."""
+    digits = next((d for d in (2, 3, 4) if round(limit, d) == limit), 4)
+    while f"{value:.{digits}f}" == f"{limit:.{digits}f}" and digits < 6:
+        digits += 1
+    return f"{value:.{digits}f}", f"{limit:.{digits}f}"
+
+
+__all__ = [
+    "QcConfig",
+    "QcReport",
+    "qc_mask_set",
+    "decide",
+    "threshold_flag",
+    "MaskInputError",
+    "METHOD",
+    "VERSION",
+]

@@ -60,3 +60,8 @@ DEFECT_LIMITS: dict[str, Range] = {
 # which already sees them, decides. 0.10 Dice is a third of the way from a perfect mask down to the 0.7 floor
 # CheXmask recommends for using a mask at all.
 DEFECT_REVIEW_DICE_COST = 0.10
+
+# Defects a radiologist sends back on sight, whatever they cost in Dice: a stray part over 5% of the organ (a
+# lung blob outside the chest) or holes over 3% of it. Through the Dice cost alone an 11% blob costs 0.05 Dice
+# and a 5% hole 0.03, so both stayed `info` while the mask was plainly wrong to anyone who looked at it.
+DEFECT_REVIEW_FRACTIONS: dict[str, float] = {"stray_component": 0.05, "hole": 0.03}

@@ -1,5 +1,6 @@
 """Agreement between readers: Cohen's kappa per label and reader pair, Krippendorff's alpha (three or more
-readers, missing reads allowed), each reader's agreement with the final answer, and reading speed.
+readers, missing reads allowed), each reader's agreement with the final answer, and reading speed; for mask
+items also the overlap (Dice, IoU) between two readers' masks and between each reader and the machine.
 
 The statistics (`cohen_kappa`, `krippendorff_alpha`) take plain lists; `agreement_report` collects the reads.
 """
@@ -132,4 +133,115 @@ def agreement_report(project, kind: str = "label", limit: int = 50_000) -> dict:
             project=project, kind=kind, state__in=[ReviewState.DECIDED, ReviewState.FINAL], final__isnull=False
         ).values_list("pk", "final")[:limit]
     )
-    return summarise(kind, list(latest.values()), finals)
+    report = summarise(kind, list(latest.values()), finals)
+    if kind == "mask":
+        report["masks"] = mask_agreement(project, [(i, r, p) for i, r, p, _s in latest.values()])
+    return report
+
+
+# --- masks: Dice and IoU ----------------------------------------------------------------------------
+# Reads whose masks are compared on one page: each pair of corrected masks costs two decodes.
+MASK_READS_MAX = 2000
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def _overlap_summary(by_organ: dict[str, list[tuple[float, float]]]) -> dict:
+    """Mean Dice and IoU over every organ compared, and per organ, each with how many masks."""
+    every = [pair for pairs in by_organ.values() for pair in pairs]
+    return {
+        "masks": len(every),
+        "dice": _mean([d for d, _i in every]),
+        "iou": _mean([i for _d, i in every]),
+        "by_organ": {
+            organ: {"masks": len(pairs), "dice": _mean([d for d, _i in pairs]), "iou": _mean([i for _d, i in pairs])}
+            for organ, pairs in sorted(by_organ.items())
+        },
+    }
+
+
+def mask_agreement(project, reads: list[tuple[int, str, dict]], limit: int = MASK_READS_MAX) -> dict:
+    """Dice and IoU between two readers' masks of the same image, and between each reader and the machine.
+
+    `reads` are (item id, reader, payload), the newest read of each reader. A reader's mask of an organ is the
+    correction they saved (verdict "correct", payload["masks"]), else the machine mask QC judged, which they
+    let stand by accepting or by correcting other organs. A reject gives no mask and is left out."""
+    from ..models import Mask, MaskTruth, ReviewItem
+    from ..truth import mask_overlap
+
+    reads = [r for r in reads if isinstance(r[2], dict) and r[2].get("verdict") != "reject"][:limit]
+    items = {
+        pk: prefill
+        for pk, prefill in ReviewItem.objects.filter(project=project, pk__in={r[0] for r in reads}).values_list(
+            "pk", "prefill"
+        )
+    }
+    # Each reader's mask per organ of each item, as Mask ids: the machine's, overlaid with their corrections.
+    machine: dict[int, dict[str, int]] = {}
+    judged = {m for prefill in items.values() for m in (prefill or {}).get("mask_ids", []) if isinstance(m, int)}
+    organ_of = dict(Mask.objects.filter(project=project, pk__in=judged).values_list("pk", "organ"))
+    for pk, prefill in items.items():
+        machine[pk] = {organ_of[m]: m for m in (prefill or {}).get("mask_ids", []) if m in organ_of}
+    readers_masks: dict[int, dict[str, dict[str, int]]] = defaultdict(dict)
+    corrected_ids = set()
+    for item, reader, payload in reads:
+        if item not in machine:
+            continue
+        own = {o: m for o, m in (payload.get("masks") or {}).items() if isinstance(m, int)}
+        corrected_ids.update(own.values())
+        readers_masks[item][reader] = {**machine[item], **own}
+    masks = {m.pk: m for m in Mask.objects.filter(project=project, pk__in=judged | corrected_ids)}
+    stored = {
+        (reviewer, machine_id): (dice, iou)
+        for reviewer, machine_id, dice, iou in MaskTruth.objects.filter(reviewer_mask_id__in=corrected_ids).values_list(
+            "reviewer_mask_id", "machine_mask_id", "true_dice", "true_iou"
+        )
+    }
+
+    def overlap(a: int | None, b: int | None) -> tuple[float, float] | None:
+        if a == b:
+            return (1.0, 1.0)
+        if a is None or b is None:  # an organ one side drew and the other did not
+            drawn = masks.get(a if b is None else b)
+            return (0.0, 0.0) if drawn is not None and drawn.rle.strip() else (1.0, 1.0)
+        known = stored.get((a, b)) or stored.get((b, a))
+        if known is not None:
+            return known
+        if a not in masks or b not in masks:
+            return None
+        try:
+            return mask_overlap(masks[a], masks[b])
+        except ValueError:  # another grid (or an undecodable mask): not comparable
+            return None
+
+    pair_overlaps: dict[tuple[str, str], dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    pair_items: dict[tuple[str, str], int] = defaultdict(int)
+    machine_overlaps: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    machine_items: dict[str, int] = defaultdict(int)
+    for item, by_reader in readers_masks.items():
+        for reader, organs in by_reader.items():
+            machine_items[reader] += 1
+            for organ in sorted(set(organs) | set(machine[item])):
+                result = overlap(organs.get(organ), machine[item].get(organ))
+                if result is not None:
+                    machine_overlaps[reader][organ].append(result)
+        for r1, r2 in combinations(sorted(by_reader), 2):
+            pair_items[(r1, r2)] += 1
+            for organ in sorted(set(by_reader[r1]) | set(by_reader[r2])):
+                result = overlap(by_reader[r1].get(organ), by_reader[r2].get(organ))
+                if result is not None:
+                    pair_overlaps[(r1, r2)][organ].append(result)
+    return {
+        "pairs": [
+            {"readers": list(pair), "items": pair_items[pair], **_overlap_summary(pair_overlaps[pair])}
+            for pair in sorted(pair_items)
+        ],
+        "vs_machine": [
+            {"reader": reader, "items": machine_items[reader], **_overlap_summary(machine_overlaps[reader])}
+            for reader in sorted(machine_items)
+        ],
+        "reads": len(reads),
+        "limit": limit,
+    }

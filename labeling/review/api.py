@@ -40,7 +40,7 @@ class NextItemView(ProjectScopedMixin, APIView):
         got = queue.next_item(request.user, self.project, queue.check_kind(kind))
         if got is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        view = services.item_view(request.user, self.project, got.item)
+        view = services.item_view(request.user, self.project, got.item, claim=got.claim)
         view["resumed"] = got.resumed
         view["prefetch"] = services.peek_images(request.user, self.project, kind, got.item)
         return Response(view)

@@ -6,6 +6,8 @@ Blinding is by state: nobody sees another reader's decision until every required
 
 from __future__ import annotations
 
+import json
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
@@ -19,7 +21,17 @@ from . import events, locks
 from .queue import my_claim
 
 LABEL_STATUSES = ("positive", "negative", "uncertain", "not_mentioned")
-MASK_VERDICTS = ("accept", "fix", "reject")
+# "correct": the reader drew new mask versions (labeling.review.masks.save_correction records this verdict).
+MASK_VERDICTS = ("accept", "fix", "reject", "correct")
+# Why a mask set is rejected outright (not worth correcting), in the reader's words.
+MASK_REJECT_REASONS = {
+    "wrong_organ": "Wrong organ",
+    "missing_organ": "Missing organ",
+    "swapped_sides": "Swapped sides",
+    "off_chest": "Off the chest",
+    "not_chest_xray": "Not a chest X-ray",
+    "other": "Other (say why in the comment)",
+}
 COMMENT_MAX = 2000
 SECONDS_MAX = 24 * 3600
 # Reads of every reader become visible together, once the round's required reads are all in.
@@ -59,14 +71,43 @@ def clean_payload(item: ReviewItem, payload) -> dict:
         labels.update(given)
         return {"labels": labels, "comment": comment}
     if item.kind == ReviewKind.MASK:
-        verdict = payload.get("verdict")
-        if verdict not in MASK_VERDICTS:
-            raise ValidationError({"verdict": f"Verdict must be one of {', '.join(MASK_VERDICTS)}."})
-        return {"verdict": verdict, "comment": comment}
+        return _clean_mask_payload(item, payload, comment)
+    if item.kind == ReviewKind.STRUCTURE:
+        from nlp.structure_service import clean_structure_answer
+
+        return {"answer": clean_structure_answer(item, payload.get("answer")), "comment": comment}
     answer = payload.get("answer")
     if not isinstance(answer, dict):
         raise ValidationError({"answer": "The answer must be a JSON object."})
     return {"answer": answer, "comment": comment}
+
+
+def _clean_mask_payload(item: ReviewItem, payload: dict, comment: str) -> dict:
+    """A mask verdict; a reject names a reason from MASK_REJECT_REASONS ("other" needs a comment), and a
+    correction names the reviewer masks of this item's image that it made ({organ: mask id})."""
+    verdict = payload.get("verdict")
+    if verdict not in MASK_VERDICTS:
+        raise ValidationError({"verdict": f"Verdict must be one of {', '.join(MASK_VERDICTS)}."})
+    if verdict == "reject":
+        reason = payload.get("reason")
+        if reason not in MASK_REJECT_REASONS:
+            raise ValidationError({"reason": f"Say why: one of {', '.join(MASK_REJECT_REASONS)}."})
+        if reason == "other" and not comment:
+            raise ValidationError({"comment": "A reject for another reason needs a comment saying which."})
+        return {"verdict": verdict, "reason": reason, "comment": comment}
+    if verdict == "correct":
+        from ..models import Mask, MaskSource
+
+        masks = payload.get("masks")
+        if not isinstance(masks, dict) or not masks or not all(type(v) is int for v in masks.values()):
+            raise ValidationError({"masks": "A correction names its new masks as {organ: mask id}."})
+        found = Mask.objects.filter(
+            pk__in=list(masks.values()), image_id=item.image_id, source=MaskSource.REVIEWER
+        ).values_list("organ", "pk")
+        if sorted(found) != sorted(masks.items()):
+            raise ValidationError({"masks": "These are not reviewer masks of this item's image."})
+        return {"verdict": verdict, "masks": dict(sorted(masks.items())), "comment": comment}
+    return {"verdict": verdict, "comment": comment}
 
 
 def answer_of(payload: dict):
@@ -87,11 +128,12 @@ def _seconds(seconds) -> float:
 # --- reads ------------------------------------------------------------------------------------------
 
 
-def latest_reads(item: ReviewItem) -> dict[int, ReviewDecision]:
-    """The newest read of each reader in the item's current round (amendments replace earlier rows)."""
+def latest_reads(item: ReviewItem, *, with_readers: bool = True) -> dict[int, ReviewDecision]:
+    """The newest read of each reader in the item's current round (amendments replace earlier rows), by
+    reader id; `with_readers` also loads the readers (for their names)."""
     reads: dict[int, ReviewDecision] = {}
     rows = ReviewDecision.objects.filter(item=item, round=item.round, adjudication=False).order_by("-id")
-    for decision in rows.select_related("reader"):
+    for decision in rows.select_related("reader") if with_readers else rows:
         reads.setdefault(decision.reader_id, decision)
     return reads
 
@@ -110,11 +152,10 @@ def decide(reader, project, item_id: int, payload, seconds=0) -> ReviewDecision:
         if claim is None:
             raise Conflict("You hold no claim on this item: it may have expired and gone to another reader.")
         cleaned = clean_payload(item, payload)
-        previous = (
-            ReviewDecision.objects.filter(item=item, round=item.round, reader=reader, adjudication=False)
-            .order_by("-id")
-            .first()
-        )
+        # One query for the round's reads (the item is locked: they cannot change under us) gives both the
+        # row this one amends and, with this one added, what the item settles on.
+        reads = latest_reads(item, with_readers=False)
+        previous = reads.pop(reader.pk, None)
         decision = ReviewDecision.objects.create(
             item=item,
             round=item.round,
@@ -127,17 +168,27 @@ def decide(reader, project, item_id: int, payload, seconds=0) -> ReviewDecision:
         if claim.decided_at is None:
             claim.decided_at, claim.outcome = now, ClaimOutcome.DECIDED
             claim.save(update_fields=["decided_at", "outcome"])
+        # This read's answer as it reads back from the database (JSON), so it compares with the others exactly.
+        answers = [answer_of(d.payload) for d in reads.values()] + [answer_of(json.loads(json.dumps(cleaned)))]
         state_before = item.state
-        _settle(item)
+        _settle(item, answers)
+        _record_answer(reader, item, decision)
         events.decision_recorded(reader, item, decision, state_before)
     return decision
 
 
-def _settle(item: ReviewItem) -> None:
-    """Move the (locked) item on from its reads: in review, decided (all agree) or adjudication."""
-    reads = latest_reads(item)
-    if len(reads) >= item.required_reads:
-        answers = [answer_of(d.payload) for d in reads.values()]
+def _record_answer(reader, item: ReviewItem, decision: ReviewDecision) -> None:
+    """A structure answer also becomes reviewer Finding/TemporalChange rows beside the machine's."""
+    if item.kind == ReviewKind.STRUCTURE:
+        from nlp.structure_service import record_structure_review
+
+        record_structure_review(reader, item, decision)
+
+
+def _settle(item: ReviewItem, answers: list) -> None:
+    """Move the (locked) item on from the answers of its round's reads (the newest of each reader): in review,
+    decided (all agree) or adjudication."""
+    if len(answers) >= item.required_reads:
         if all(answer == answers[0] for answer in answers):
             item.state, item.final = ReviewState.DECIDED, answers[0]
         else:
@@ -160,6 +211,7 @@ def adjudicate(curator, project, item_id: int, payload) -> ReviewDecision:
         )
         item.state, item.final = ReviewState.FINAL, answer_of(cleaned)
         item.save(update_fields=["state", "final", "updated_at"])
+        _record_answer(curator, item, decision)
         events.item_adjudicated(curator, item, decision)
     return decision
 
@@ -202,8 +254,10 @@ def _image_entry(project, image) -> dict:
     }
 
 
-def item_view(user, project, item: ReviewItem) -> dict:
+def item_view(user, project, item: ReviewItem, claim: Claim | None = None) -> dict:
     """The item as a reader sees it: the prefill, the study, report and images, their own read if any.
+    `claim` is the user's claim on the item's round when the caller has it already (next_item's), else
+    it is looked up.
 
     Blinded: other readers' decisions appear only once the round's reads are all in, and only to those
     who may adjudicate (`reads`); a reader never gets them through this view before deciding."""
@@ -215,11 +269,16 @@ def item_view(user, project, item: ReviewItem) -> dict:
     elif item.study_id is not None:
         images = list(Image.objects.filter(study_id=item.study_id).order_by("pk")[:8])
     report = Report.objects.filter(study_id=item.study_id).only("text").first() if item.study_id else None
-    claim = my_claim(user, item)
+    if claim is None:
+        claim = my_claim(user, item)
+    # A read is recorded only on the reader's claim, which it marks decided, and a decided claim is never
+    # released: without a decided claim in this round there is no read of theirs to look for.
     own = (
         ReviewDecision.objects.filter(item=item, round=item.round, reader=user, adjudication=False)
         .order_by("-id")
         .first()
+        if claim is not None and claim.decided_at is not None
+        else None
     )
     view = {
         "id": item.pk,
@@ -242,6 +301,10 @@ def item_view(user, project, item: ReviewItem) -> dict:
         ),
         "mine": own.payload if own else None,
     }
+    if item.kind == ReviewKind.STRUCTURE:
+        from nlp.structure_service import structure_context
+
+        view.update(structure_context(project, item))
     if item.state in REVEALED_STATES and action(Action.ADJUDICATE).allowed(user, project):
         view["reads"] = [
             {"reader": d.reader.username, "payload": d.payload, "seconds": d.seconds, "decision": d.pk}
@@ -274,11 +337,12 @@ def peek_images(reader, project, kind: str, after: ReviewItem | None, limit: int
     studies = list(qs.order_by("-priority", "id").values_list("study_id", "image_id")[:limit])
     urls = []
     for study_id, image_id in studies:
-        image = (
-            Image.objects.filter(pk=image_id).first()
-            if image_id
-            else Image.objects.filter(study_id=study_id).order_by("pk").first()
-        )
+        if image_id:
+            image = Image.objects.filter(pk=image_id).first()
+        elif study_id:
+            image = Image.objects.filter(study_id=study_id).order_by("pk").first()
+        else:  # an item on neither a study nor an image has nothing to fetch (no `study_id IS NULL` query)
+            continue
         if image is not None:
             entry = _image_entry(project, image)
             urls.append(entry["display16"] or entry["display"])

@@ -69,13 +69,17 @@ def test_curator_uploads_a_zip_and_browses_the_imported_studies(
     page.keyboard.press("Enter")
     # And the viewer draws the radiograph and window/level follows the arrow keys
     expect(page.get_by_test_id("report-text")).to_be_visible()
-    wl = page.locator("[data-wl]")
+    first_pane = page.get_by_test_id("viewer-pane").first
+    wl = first_pane.locator("[data-wl]")
     from curation.models import Image
 
-    study_image = Image.objects.filter(study_id=int(page.url.rstrip("/").split("/")[-1])).order_by("pk").first()
+    study_image = Image.objects.get(pk=int(first_pane.get_attribute("data-image")))
     meta = study_image.display_meta
-    # The viewer starts at the image's own window (from the DICOM window tags or a percentile window)
-    expect(wl).to_contain_text(f"W {round(meta['window_width'])} · L {round(meta['window_center'])}")
+    # The viewer starts at the image's own window (from the DICOM window tags or a percentile window), shown in
+    # the image's own units: stored value x rescale slope + rescale intercept
+    width = meta["window_width"] * meta["rescale_slope"]
+    level = meta["window_center"] * meta["rescale_slope"] + meta["rescale_intercept"]
+    expect(wl).to_contain_text(f"W {round(width)} · L {round(level)}")
     before = wl.inner_text()
     painted = page.evaluate(
         "() => { const c = document.getElementById('viewer-canvas'); const d = c.getContext('2d')"

@@ -295,6 +295,30 @@ PAGES += [
         {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 200, ADMIN: 200},
     ),
 ]
+# Longitudinal structure (issue 12): the structure queue is read like the others; the job is for curators.
+ENDPOINTS += [
+    (
+        "review next (structure, empty queue)",
+        "post",
+        "/api/projects/chest/review/structure/next/",
+        None,
+        expect(403, radiologist=204, curator=204, admin=204),
+    ),
+    (
+        "start structure extraction",
+        "post",
+        "/api/projects/chest/jobs/",
+        {"kind": "structure.extract", "params": {}},
+        expect(403, curator=201, admin=201),
+    ),
+]
+PAGES += [
+    (
+        "structure review page",
+        "/p/chest/review/structure/",
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 200, CURATOR: 200, ADMIN: 200},
+    ),
+]
 POSTS += [
     (
         "adjudicate form",
@@ -309,6 +333,164 @@ POSTS += [
         {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 302, ADMIN: 302},
     ),
 ]
+
+
+# Mask review (issue 11): a correction is a read (reviewers holding the item); a mask layer is study data.
+# {mask_review} is a mask item the radiologist, curator and admin each hold a read slot of.
+ENDPOINTS += [
+    (
+        "review correct masks",
+        "post",
+        "/api/projects/chest/review/items/{mask_review}/correct/",
+        {"organs": {"heart": "1 4"}, "seconds": 2},
+        expect(403, radiologist=201, curator=201, admin=201),
+    ),
+    ("mask layer", "get", "/api/projects/chest/masks/{mask}/layer.png", None, expect(200)),
+]
+PAGES += [
+    (
+        "mask review page",
+        "/p/chest/review/masks/",
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 200, CURATOR: 200, ADMIN: 200},
+    ),
+]
+
+
+# Burned-in text (issue 11): readers flag, curators and admins redact. {burned} is a rendered image, flagged.
+ENDPOINTS += [
+    (
+        "image flag burned-in",
+        "post",
+        "/api/projects/chest/images/{image}/flag-burned-in/",
+        None,
+        expect(403, radiologist=200, curator=200, admin=200),
+    ),
+    (
+        "image redact",
+        "post",
+        "/api/projects/chest/images/{burned}/redact/",
+        {"boxes": [[0, 0, 4, 4]]},
+        expect(403, curator=200, admin=200),
+    ),
+]
+PAGES += [
+    (
+        "redaction page",
+        "/p/chest/images/{burned}/redact/",
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 200, CURATOR: 200, ADMIN: 200},
+    ),
+    (
+        "redaction list page",
+        "/p/chest/images/redaction/",
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 200, ADMIN: 200},
+    ),
+]
+POSTS += [
+    (
+        "redact form",
+        "/p/chest/images/{burned}/redact/",
+        {"boxes": "[[0, 0, 4, 4]]"},
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 302, ADMIN: 302},
+    ),
+    (
+        "flag burned-in form",
+        "/p/chest/images/{image}/flag-burned-in/",
+        {},
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 302, CURATOR: 302, ADMIN: 302},
+    ),
+]
+
+
+def _burned_image(project) -> int:
+    """A rendered image (a small PNG original) waiting for redaction."""
+    import io
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from PIL import Image as PILImage
+
+    from curation.models import Image
+    from curation.services.rendering import render_one
+    from tests.factories import ImageFactory
+
+    out = io.BytesIO()
+    PILImage.new("L", (16, 16), 200).save(out, format="PNG")
+    name = default_storage.save("projects/chest/originals/csv/burned.png", ContentFile(out.getvalue()))
+    image = ImageFactory(study__patient__project=project, original=name, rows=16, columns=16, redaction="needed")
+    Image.objects.filter(pk=image.pk).update(**render_one(project, image))
+    return image.pk
+
+
+def _mask_review_items(project, members) -> dict:
+    """A mask item held by the radiologist, curator and admin (three read slots), and one of its masks."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from labeling.models import Claim, ReviewState
+    from tests.labeling.mask_review_helpers import mask_item
+
+    item = mask_item(project, required_reads=3)
+    item.state = ReviewState.IN_REVIEW
+    item.save()
+    for slot, role in enumerate((RAD, CURATOR, ADMIN), start=1):
+        Claim.objects.create(
+            item=item, slot=slot, reader=members[role], expires_at=timezone.now() + timedelta(minutes=10)
+        )
+    return {"mask_review": item.pk, "mask": item.prefill["mask_ids"][0]}
+
+
+# Dataset versions (issue 13): every member reads versions and comparisons; curators and admins freeze them;
+# export links and downloads are EXPORT_DATA, and a download link works only for the user it was made for
+# ({export_token} is the admin's).
+ENDPOINTS += [
+    ("dataset versions", "get", "/api/projects/chest/datasets/versions/", None, expect(200)),
+    (
+        "freeze a dataset version",
+        "post",
+        "/api/projects/chest/datasets/versions/",
+        {"name": "matrix"},
+        expect(403, curator=201, admin=201),
+    ),
+    ("dataset version", "get", "/api/projects/chest/datasets/versions/{version}/", None, expect(200)),
+    (
+        "compare dataset versions",
+        "get",
+        "/api/projects/chest/datasets/versions/{version}/compare/{version}/",
+        None,
+        expect(200),
+    ),
+    ("export link", "get", "/api/projects/chest/exports/{export}/link/", None, expect(403, curator=200, admin=200)),
+    (
+        "export download (the admin's link)",
+        "get",
+        "/api/projects/chest/exports/{export}/download/?token={export_token}",
+        None,
+        expect(403, admin=200),
+    ),
+]
+
+
+def _datasets(project, members) -> dict:
+    """A frozen (empty) version and a finished export job with its archive in storage."""
+    from django.core import signing
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from curation.services.dataset_exports import LINK_SALT
+    from curation.services.datasets import freeze_version
+
+    version = freeze_version(None, project, "matrix-base")
+    archive = default_storage.save("projects/chest/exports/matrix.zip", ContentFile(b"PK\x05\x06" + b"\0" * 18))
+    export = JobFactory(
+        project=project,
+        kind="export.version",
+        status=JobStatus.SUCCEEDED,
+        params={"version": version.pk, "format": "jsonl", "images": "none"},
+        result={"archive": archive},
+    )
+    token = signing.TimestampSigner(salt=LINK_SALT).sign_object({"job": export.pk, "user": members["admin"].pk})
+    return {"version": version.pk, "export": export.pk, "export_token": token}
 
 
 def _review_items(project, members) -> dict:
@@ -365,7 +547,10 @@ def jobs(project, members, settings, tmp_path):
         "root": str(incoming),
         "run": run.pk,
         "admin_token": accounts.create_token(members["admin"], name="matrix")[0].pk,
+        "burned": _burned_image(project),
         **_review_items(project, members),
+        **_mask_review_items(project, members),
+        **_datasets(project, members),
     }
 
 

@@ -9,7 +9,9 @@ from django.core.management import call_command
 
 from curation.models import AuditEvent, Job, Membership, Project, Upload, User
 from curation.services import demo
-from labeling.models import Claim, ReviewDecision, ReviewItem, ReviewState
+from labeling import truth
+from labeling.models import Claim, Mask, MaskTruth, ReviewDecision, ReviewItem, ReviewState
+from nlp.models import Finding
 from tests.labeling.review_helpers import label_item
 
 
@@ -55,6 +57,7 @@ def test_demo_creates_users_project_and_data_and_prints_json(small_demo, capsys)
         ("qc.run", "succeeded"),
         ("review.fill", "succeeded"),
         ("review.fill", "succeeded"),
+        ("structure.extract", "succeeded"),
     ]
     fills = Job.objects.filter(kind="review.fill").order_by("id")
     mining_run = Job.objects.get(kind="nlp.mine_labels").result["run"]
@@ -89,13 +92,14 @@ def test_demo_fills_the_queues_and_two_radiologists_read_a_few_items_disagreeing
     assert summary["review"] == {
         "queues": {
             "label": {"pending": 2, "in_review": 0, "decided": 1, "adjudication": 1, "final": 0},
-            "mask": {"pending": 4, "in_review": 0, "decided": 0, "adjudication": 0, "final": 0},
+            "mask": {"pending": 2, "in_review": 0, "decided": 1, "adjudication": 1, "final": 0},
+            "structure": {"pending": 4, "in_review": 0, "decided": 0, "adjudication": 0, "final": 0},
         },
         "readers": ["radiologist1", "radiologist2"],
-        "decisions": 4,
+        "decisions": 8,
         "adjudications": 0,
     }
-    reads = ReviewDecision.objects.filter(item__project=project).order_by("id")
+    reads = ReviewDecision.objects.filter(item__project=project, item__kind="label").order_by("id")
     assert sorted(reads.values_list("reader__username", flat=True)) == ["radiologist1"] * 2 + ["radiologist2"] * 2
     disputed = label_items.get(state=ReviewState.ADJUDICATION)
     first, second = (d.payload["labels"] for d in reads.filter(item=disputed).order_by("reader__username"))
@@ -105,12 +109,43 @@ def test_demo_fills_the_queues_and_two_radiologists_read_a_few_items_disagreeing
     # The reads went through the services: claimed, decided and audited like real ones; none left held
     review_actions = AuditEvent.objects.filter(project=project, action__startswith="review.")
     assert sorted(review_actions.values_list("action", flat=True)) == (
-        ["review.claimed"] * 4 + ["review.decided"] * 4 + ["review.queue_filled"] * 2
+        ["review.claimed"] * 8 + ["review.decided"] * 8 + ["review.queue_filled"] * 3
     )
+    # The structure job filled its queue: one double-read item per study with findings, conflicts first
+    structure = list(ReviewItem.objects.filter(project=project, kind="structure").order_by("-priority", "id"))
+    assert {item.required_reads for item in structure} == {2}
+    conflicts = [sum(1 for row in item.prefill["findings"] if row["conflict"]) for item in structure]
+    assert conflicts == sorted(conflicts, reverse=True)
+    assert len(structure) == Finding.objects.filter(run__project=project).values("study").distinct().count()
     assert Claim.objects.filter(item__project=project, decided_at__isnull=True).count() == 0
     # The command says what is in the queues
     assert "  label review queue: 2 waiting, 1 decided, 1 in adjudication" in out
-    assert "  mask review queue: 4 waiting, 0 decided, 0 in adjudication" in out
+    assert "  mask review queue: 2 waiting, 1 decided, 1 in adjudication" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_reviews_the_worst_masks_so_the_calibration_has_points(small_demo, capsys):
+    _run(capsys)
+    project = Project.objects.get(slug="demo")
+    # Both radiologists read the two worst mask items: one they corrected (their masks differ by the second
+    # reader's more generous outline, so it awaits adjudication), one they accepted (decided)
+    corrected = ReviewItem.objects.get(project=project, kind="mask", state=ReviewState.ADJUDICATION)
+    accepted = ReviewItem.objects.get(project=project, kind="mask", state=ReviewState.DECIDED)
+    assert accepted.final == {"verdict": "accept"}
+    reads = ReviewDecision.objects.filter(item=corrected).order_by("reader__username")
+    assert [d.payload["verdict"] for d in reads] == ["correct", "correct"]
+    first, second = (set(d.payload["masks"]) for d in reads)
+    assert first == second != set()
+    assert Mask.objects.filter(project=project, source="reviewer").count() == 2 * len(first)
+    # Each correction stored the machine mask's true Dice, below the demo readers' redraw threshold
+    truths = MaskTruth.objects.filter(project=project)
+    assert truths.count() == 2 * len(first)
+    assert all(t.true_dice < demo.DEMO_MASK_FIX_BELOW and t.estimated_dice is not None for t in truths)
+    # So the QC page's calibration has points of both kinds: corrections and the accepted set at Dice 1.0
+    calibration = truth.calibration(project)
+    kinds = sorted({p["kind"] for p in calibration["points"]})
+    assert kinds == ["accepted", "corrected"]
+    assert calibration["all"]["n"] == len(first) + Mask.objects.filter(pk__in=accepted.prefill["mask_ids"]).count()
 
 
 @pytest.mark.django_db
@@ -149,8 +184,10 @@ def test_demo_is_safe_to_run_twice(small_demo, capsys):
     assert [j["id"] for j in second["jobs"]] == [j["id"] for j in first["jobs"]]
     assert second["counts"] == first["counts"]
     assert second["review"] == first["review"]
-    assert Job.objects.count() == 10
+    assert Job.objects.count() == 11
     assert (User.objects.count(), Project.objects.count()) == (5, 1)
     # No second set of reads: the same decisions, claims and audit events as after the first run
-    assert (ReviewDecision.objects.count(), Claim.objects.count(), ReviewItem.objects.count()) == (4, 4, 8)
-    assert AuditEvent.objects.filter(action__startswith="review.").count() == 10
+    assert (ReviewDecision.objects.count(), Claim.objects.count(), ReviewItem.objects.count()) == (8, 8, 12)
+    assert AuditEvent.objects.filter(action__startswith="review.").count() == 19
+    # The mask reads are not made again either: one reviewer mask, and one truth, per corrected organ and reader
+    assert MaskTruth.objects.count() == Mask.objects.filter(source="reviewer").count() > 0

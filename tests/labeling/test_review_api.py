@@ -159,3 +159,30 @@ def test_agreement_reports_kappa_per_label_and_reader(project, members, rad2, ap
     assert per["radiologist"]["agreement_with_final"] == 1.0
     assert per["radiologist"]["items_per_hour"] == 120.0
     assert per["radiologist"]["seconds_per_item"] == 30.0
+
+
+@pytest.mark.parametrize("size", [3, 30])
+def test_next_and_decide_take_the_same_number_of_queries_whatever_the_queue_size(
+    project, members, api, size, django_assert_num_queries
+):
+    # Given a queue of `size` double-read items with an image and a report each
+    for i in range(size):
+        label_item(project, priority=i / size, required_reads=2, with_image=True, report="No effusion.")
+    reader = members["radiologist"]
+
+    def client():  # a fresh user per request, as token authentication gives: the role lookup counts too
+        return api(type(reader).objects.get(pk=reader.pk))
+
+    # When the radiologist claims the next item, then decides it
+    # (project, role, savepoint, resume check, locked walk, claims, insert, state, audit, release savepoint,
+    # images, report, the upcoming item, its image)
+    next_client, decide_client = client(), client()
+    with django_assert_num_queries(14):
+        body = next_client.post(f"{BASE}/label/next/").json()
+    # (project, role, savepoint, locked item, claim, the round's reads, insert, claim decided, state, audit,
+    # release savepoint)
+    with django_assert_num_queries(11):
+        response = decide_client.post(f"{BASE}/items/{body['id']}/decide/", {"payload": {"labels": {}}}, format="json")
+    # Then the item was the top one, with the next one's image to fetch ahead, and the read is in
+    assert (body["priority"], len(body["prefetch"]), response.status_code) == (round((size - 1) / size, 4), 1, 201)
+    assert response.json()["state"] == "in_review"
