@@ -20,6 +20,7 @@ from labeling.review import agreement, services
 from labeling.services import active_bank_file
 
 from .label_views import highlight
+from .structure_adjudication import structure_payload, structure_table
 
 ADJUDICATION_PAGE = 100
 
@@ -40,16 +41,22 @@ def review_labels(request, slug):
 
 @login_required
 def review_masks(request, slug):
-    """The mask queue: review_mask.js claims items through the review API and maskedit.js draws corrections."""
+    """The mask queue: review_mask.js claims items through the review API and maskedit.js draws corrections.
+    `?item=<id>` (the QC page's and the study page's links) opens that item first when the reader may read it
+    (review_mask.js asks the claim endpoint, which says why not otherwise), then the queue goes on as usual."""
     project = get_project(request.user, slug, Action.REVIEW)
     return render(
         request,
         "frontend/review_mask.html",
         {
             "project": project,
+            "open_item": parse_id(request.GET.get("item")) or "",
             "reject_reasons": list(services.MASK_REJECT_REASONS.items()),
             "organs": [(value, label) for value, label in Organ.choices if value != Organ.LUNGS],
             "can_adjudicate": action(Action.ADJUDICATE).allowed(request.user, project),
+            # Growing the bank is the bank job's own start rule, offered once a bank exists.
+            "may_grow_bank": jobkinds.get("qc.build_bank").start_action("none").allowed(request.user, project)
+            and active_bank_file(project) is not None,
         },
     )
 
@@ -68,9 +75,6 @@ def review_structure(request, slug):
             "project": project,
             "choices": vocabulary_choices(),
             "can_adjudicate": action(Action.ADJUDICATE).allowed(request.user, project),
-            # Growing the bank is the bank job's own start rule, offered once a bank exists.
-            "may_grow_bank": jobkinds.get("qc.build_bank").start_action("none").allowed(request.user, project)
-            and active_bank_file(project) is not None,
         },
     )
 
@@ -159,16 +163,23 @@ def _mask_adjudication(post, reads: list[dict]) -> dict:
 def adjudicate_item(request, slug, item_id):
     project = get_project(request.user, slug, Action.ADJUDICATE)
     item = services.get_item(request.user, project, parse_id(item_id) or 0)
+    status = 200
     if request.method == "POST":
-        if item.kind == ReviewKind.LABEL:
-            names = [entry["label"] for entry in item.prefill.get("labels", [])]
-            payload = {"labels": {name: request.POST.get(f"q:{name}", "") for name in names}}
-        else:
-            payload = _mask_adjudication(request.POST, services.item_view(request.user, project, item).get("reads", []))
-        payload["comment"] = request.POST.get("comment", "")
         try:
+            if item.kind == ReviewKind.LABEL:
+                names = [entry["label"] for entry in item.prefill.get("labels", [])]
+                payload = {"labels": {name: request.POST.get(f"q:{name}", "") for name in names}}
+            elif item.kind == ReviewKind.STRUCTURE:
+                reads = services.item_view(request.user, project, item).get("reads", [])
+                payload = structure_payload(item, request.POST, reads)
+            else:
+                reads = services.item_view(request.user, project, item).get("reads", [])
+                payload = _mask_adjudication(request.POST, reads)
+            payload["comment"] = request.POST.get("comment", "")
             services.adjudicate(request.user, project, item.pk, payload)
         except (ValidationError, Conflict) as exc:
+            # The page again, with why, and a status that says the answer was not taken.
+            status = 409 if isinstance(exc, Conflict) else 400
             messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
         else:
             messages.success(request, f"Item {item.pk} adjudicated: the answer is final.")
@@ -176,6 +187,7 @@ def adjudicate_item(request, slug, item_id):
     view = services.item_view(request.user, project, item)
     reads = view.get("reads", [])
     evidence = [e for entry in item.prefill.get("labels", []) for e in entry.get("evidence", [])]
+    evidence += [e for row in item.prefill.get("findings", []) for e in row.get("evidence", [])]
     return render(
         request,
         "frontend/review_adjudicate.html",
@@ -184,10 +196,12 @@ def adjudicate_item(request, slug, item_id):
             "item": item,
             "view": view,
             "reads": reads,
-            "questions": _questions(item, reads),
+            "questions": _questions(item, reads) if item.kind != ReviewKind.STRUCTURE else [],
+            "structure": structure_table(item, reads) if item.kind == ReviewKind.STRUCTURE else None,
             "report_html": highlight(view["report"], evidence) if view["report"] else "",
             "can_adjudicate": item.state == ReviewState.ADJUDICATION,
         },
+        status=status,
     )
 
 

@@ -1,5 +1,6 @@
 """What the viewer shows on the study page: the study's frontal and lateral images side by side, the patient's
-prior study beside them, and each image's newest mask per organ as overlay layers (viewer.js)."""
+prior study beside them, each image's newest mask per organ as overlay layers, and the window presets the
+file itself brings (viewer.js)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,23 @@ def _layers(project, images: list[Image]) -> dict[int, list[dict]]:
     return out
 
 
+MAX_FILE_PRESETS = 8
+RENDERED_LUT = "File VOI LUT (as rendered)"
+
+
+def file_presets(image: Image) -> list[str]:
+    """The names of the presets the image's own file brings, as viewer.js offers them after the import's
+    default: the VOI LUT as ingest rendered it (when it did), then each window and VOI LUT the header holds
+    (display_meta["presets"], written by curation.dicomio.render; images rendered before it have none)."""
+    meta = image.display_meta or {}
+    presets = meta.get("presets") if isinstance(meta.get("presets"), list) else []
+    names = [RENDERED_LUT] if meta.get("voi_lut_rendered") and image.display and image.display16 else []
+    for preset in presets[:MAX_FILE_PRESETS]:
+        if isinstance(preset, dict) and isinstance(preset.get("name"), str):
+            names.append(preset["name"])
+    return names
+
+
 def _pane(project, image: Image, layers: dict[int, list[dict]], caption: str) -> dict:
     def url(which: str) -> str:
         return reverse("image-file", args=[project.slug, image.pk, which]) if getattr(image, which) else ""
@@ -63,6 +81,7 @@ def _pane(project, image: Image, layers: dict[int, list[dict]], caption: str) ->
         "src8": url("display"),
         "window": json.dumps(image.display_meta or {}),
         "masks": json.dumps(layers.get(image.pk, [])),
+        "presets": file_presets(image),
         "caption": caption,
     }
 

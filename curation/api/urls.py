@@ -86,6 +86,11 @@ urlpatterns = [
     path("projects/<slug:slug>/review/<str:kind>/next/", review_api.NextItemView.as_view(), name="api-review-next"),
     path("projects/<slug:slug>/review/items/<int:item_id>/", review_api.ItemView.as_view(), name="api-review-item"),
     path(
+        "projects/<slug:slug>/review/<str:kind>/items/<int:item_id>/claim/",
+        review_api.ClaimItemView.as_view(),
+        name="api-review-claim",
+    ),
+    path(
         "projects/<slug:slug>/review/items/<int:item_id>/decide/",
         review_api.DecideView.as_view(),
         name="api-review-decide",

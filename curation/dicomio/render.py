@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import re
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -34,6 +35,17 @@ _PERCENTILE_SAMPLES = 1 << 18
 # zlib level 1 is ~4x faster than the default 6 for X-ray images and only ~10% larger; ingest is CPU bound.
 PNG_COMPRESS_LEVEL = 1
 _VOI_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
+# The file's own windows and VOI LUTs offered as viewer presets: a bounded list, whatever the header holds.
+MAX_FILE_PRESETS = 8
+_PRESET_NAME_MAX = 40
+# Window explanations are free header text the de-identification keeps (PS3.15 lists no action for them), so
+# one is shown only when every word is window vocabulary; anything else (a name, an id) becomes "File window N".
+_PRESET_WORDS = frozenset(
+    "abdomen air auto automatic bone brain chest custom default detail dynamic edge enhanced equalized "
+    "film hard harder high histogram image linear low lung lungs mediastinal mediastinum narrow normal "
+    "original pe pleura preset processed sharp sigmoid smooth soft softer spine standard thorax tissue "
+    "user view voi lut wide window".split()
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +200,12 @@ def _first(value: object) -> float | None:
         return None
 
 
+def _voi_lut_items(ds: Dataset) -> list[Dataset]:
+    """The usable items of the VOI LUT Sequence (a descriptor and data), in file order."""
+    items = ds.get("VOILUTSequence") or []
+    return [item for item in items if "LUTDescriptor" in item and "LUTData" in item]
+
+
 def _voi_lut_item(ds: Dataset) -> Dataset | None:
     items = ds.get("VOILUTSequence")
     if not items:
@@ -196,8 +214,9 @@ def _voi_lut_item(ds: Dataset) -> Dataset | None:
     return item if "LUTDescriptor" in item and "LUTData" in item else None
 
 
-def _lut_data(ds: Dataset) -> tuple[np.ndarray, int]:
-    item = _voi_lut_item(ds)
+def _lut_data(ds: Dataset, item: Dataset | None = None) -> tuple[np.ndarray, int]:
+    """The LUT's output for every input it covers, and its first input; the first item unless `item` is given."""
+    item = item if item is not None else _voi_lut_item(ds)
     assert item is not None
     descriptor = list(item.LUTDescriptor)
     entries = descriptor[0] or 1 << 16
@@ -209,8 +228,8 @@ def _lut_data(ds: Dataset) -> tuple[np.ndarray, int]:
     return data, int(descriptor[1])
 
 
-def _lut_linear_window(ds: Dataset) -> tuple[float, float]:
-    data, first = _lut_data(ds)
+def _lut_linear_window(ds: Dataset, item: Dataset | None = None) -> tuple[float, float]:
+    data, first = _lut_data(ds, item)
     lo, hi = float(data.min()), float(data.max())
     if hi <= lo:
         return first + len(data) / 2.0, float(len(data))
@@ -219,6 +238,67 @@ def _lut_linear_window(ds: Dataset) -> tuple[float, float]:
     stop = first + int(np.argmax(normalised >= 0.99))
     width = max(float(stop - start), 1.0)
     return start + width / 2.0, width
+
+
+def preset_name(explanation: object, fallback: str) -> str:
+    """A header explanation fit to show as a preset name: control characters dropped, whitespace collapsed,
+    truncated, and only when every word is window vocabulary (numbers allowed); else `fallback`."""
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in str(explanation or "")).split())
+    text = text[:_PRESET_NAME_MAX].strip()
+    words = re.findall(r"[^\W\d_]+", text)
+    if not words or any(word.lower() not in _PRESET_WORDS for word in words):
+        return fallback
+    return text
+
+
+def _values(value: object) -> list:
+    if value is None or value == "":
+        return []
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return list(value)  # type: ignore[arg-type]
+    return [value]
+
+
+def _number(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def file_presets(ds: Dataset) -> list[dict]:
+    """The file's own windows and VOI LUTs, at most MAX_FILE_PRESETS, in modality-LUT output units.
+
+    Every WindowCenter/WindowWidth pair (multi-valued; a width must be positive) named by its
+    WindowCenterWidthExplanation, then every VOI LUT Sequence item as its linear window (where its output
+    rises from 1% to 99%) named by its LUTExplanation. Names pass preset_name: "File window N", "File VOI LUT N"
+    when the header text is not plain window vocabulary.
+    """
+    function = str(ds.get("VOILUTFunction", "") or "LINEAR").strip().upper()
+    function = function if function in _VOI_FUNCTIONS else "LINEAR"
+    centers, widths = _values(ds.get("WindowCenter")), _values(ds.get("WindowWidth"))
+    explanations = _values(ds.get("WindowCenterWidthExplanation"))
+    presets: list[dict] = []
+    for index, (raw_center, raw_width) in enumerate(zip(centers, widths, strict=False)):
+        center, width = _number(raw_center), _number(raw_width)
+        if center is None or width is None or width <= 0:
+            continue
+        explanation = explanations[index] if index < len(explanations) else ""
+        name = preset_name(explanation, f"File window {len(presets) + 1}")
+        presets.append({"name": name, "center": center, "width": width, "function": function, "source": "tags"})
+        if len(presets) == MAX_FILE_PRESETS:
+            return presets
+    for index, item in enumerate(_voi_lut_items(ds)[: MAX_FILE_PRESETS - len(presets)], start=1):
+        try:
+            center, width = _lut_linear_window(ds, item)
+        except Exception:  # noqa: BLE001, S112 - a malformed LUT item is left out, the others are still offered
+            continue
+        name = preset_name(item.get("LUTExplanation", ""), f"File VOI LUT {index}")
+        presets.append(
+            {"name": name, "center": center, "width": width, "function": "LUT", "source": "voi_lut_sequence"}
+        )
+    return presets
 
 
 def apply_window(values: np.ndarray, window: Window) -> np.ndarray:
@@ -268,7 +348,7 @@ def render_16bit(ds: Dataset, arr: np.ndarray) -> tuple[np.ndarray, dict]:
     and `invert` says whether the browser must invert after windowing (MONOCHROME1).
     """
     values = modality_lut(arr, ds)
-    return _pack_16bit(values, _window(ds, values), _is_monochrome1(ds), step=_grid_step(ds))
+    return _pack_16bit(values, _window(ds, values), _is_monochrome1(ds), step=_grid_step(ds), presets=file_presets(ds))
 
 
 def _grid_step(ds: Dataset) -> float:
@@ -278,7 +358,11 @@ def _grid_step(ds: Dataset) -> float:
     return abs(float(ds.get("RescaleSlope", 1.0) or 1.0)) or 1.0
 
 
-def _pack_16bit(values: np.ndarray, window: Window, invert: bool, *, step: float) -> tuple[np.ndarray, dict]:
+def _pack_16bit(
+    values: np.ndarray, window: Window, invert: bool, *, step: float, presets: list[dict] | None = None
+) -> tuple[np.ndarray, dict]:
+    """Pack modality values into uint16 and describe them; the default window and the file's `presets`
+    (file_presets, modality units) are given in uint16 units, as the browser windows the packed values."""
     lo, hi = float(values.min()), float(values.max())
     span = hi - lo
     # Values on the file's own grid that fit in 16 bits pack losslessly (slope = the grid step); wider ranges
@@ -294,6 +378,12 @@ def _pack_16bit(values: np.ndarray, window: Window, invert: bool, *, step: float
         "rescale_intercept": lo,
         "window_source": window.source,
         "voi_lut_function": window.function,
+        "presets": [
+            {**preset, "center": (preset["center"] - lo) / slope, "width": preset["width"] / slope}
+            for preset in presets or []
+        ],
+        # The 8-bit display PNG applies the first VOI LUT exactly when the file has no window tags.
+        "voi_lut_rendered": window.source == "voi_lut_sequence",
     }
     return packed, meta
 
@@ -356,7 +446,7 @@ def _render_decoded(ds: Dataset, arr: np.ndarray, data: bytes, display_max_side:
     small = _resize(values, display_max_side)
     invert = _is_monochrome1(ds)
     display = _to_display(small, ds, window, invert)
-    packed, meta = _pack_16bit(small, window, invert, step=_grid_step(ds))
+    packed, meta = _pack_16bit(small, window, invert, step=_grid_step(ds), presets=file_presets(ds))
     return Rendering(
         display_png=encode_png(display),
         display16_png=encode_png(packed),

@@ -1,5 +1,6 @@
 """Review queue API: thin views over labeling.review.queue and .services (permission checks and audit are there)."""
 
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -7,7 +8,7 @@ from rest_framework.views import APIView
 
 from curation.api.pagination import checked_id
 from curation.api.views import ProjectScopedMixin
-from curation.permissions import Action
+from curation.permissions import Action, action
 
 from ..models import ReviewKind
 from . import agreement, queue, services
@@ -43,6 +44,31 @@ class NextItemView(ProjectScopedMixin, APIView):
         view = services.item_view(request.user, self.project, got.item, claim=got.claim)
         view["resumed"] = got.resumed
         view["prefetch"] = services.peek_images(request.user, self.project, kind, got.item)
+        return Response(view)
+
+
+class ClaimItemView(ProjectScopedMixin, APIView):
+    """Claim the item a link names (or get back your own claim on it). 409 with a stable `code` when you may
+    not read it now; `adjudicate` links the adjudication page for those who may adjudicate a read item."""
+
+    project_actions = {"POST": Action.REVIEW}
+
+    @extend_schema(
+        request=None,
+        responses={200: OpenApiResponse(description="The item, blinded"), 409: OpenApiResponse(description="Why not")},
+    )
+    def post(self, request, slug, kind, item_id):
+        try:
+            got = queue.claim_item(request.user, self.project, checked_id(item_id), queue.check_kind(kind))
+        except queue.ClaimRefused as refused:
+            body = {"detail": str(refused), "code": refused.code, "id": refused.item.pk, "state": refused.item.state}
+            if refused.item.state in services.REVEALED_STATES and action(Action.ADJUDICATE).allowed(
+                request.user, self.project
+            ):
+                body["adjudicate"] = reverse("frontend:review-adjudicate", args=[slug, refused.item.pk])
+            return Response(body, status=status.HTTP_409_CONFLICT)
+        view = services.item_view(request.user, self.project, got.item, claim=got.claim)
+        view["resumed"] = got.resumed
         return Response(view)
 
 

@@ -1,8 +1,9 @@
-"""Handing out work: the next item for a reader, leases that expire and renew, skipping.
+"""Handing out work: the next item for a reader, one named item (a link to it), leases that expire and
+renew, skipping.
 
 `next_item` takes a constant number of queries whatever the queue size: one to resume a held claim, one
 locked walk of the open-items index (rows other readers hold are skipped, never waited on), one read
-of the item's claims, then the writes.
+of the item's claims, then the writes. `claim_item` follows the same rules for one item a link names.
 """
 
 from __future__ import annotations
@@ -23,6 +24,24 @@ from . import events, locks
 
 # A locked candidate can turn out taken (a race between the walk's snapshot and the lock): try a few more.
 _ATTEMPTS = 3
+
+
+class ClaimRefused(Conflict):
+    """The named item cannot be claimed by this reader now; `code` is stable (clients match on it), the
+    message is for people."""
+
+    READ_BY_YOU = "read_by_you"
+    SKIPPED_BY_YOU = "skipped_by_you"
+    ADJUDICATION = "adjudication"
+    FINAL = "final"
+    DECIDED = "decided"
+    FULL = "full"
+    BUSY = "busy"
+
+    def __init__(self, code: str, message: str, item: ReviewItem):
+        super().__init__(message)
+        self.code = code
+        self.item = item
 
 
 @dataclass(frozen=True)
@@ -93,9 +112,65 @@ def next_item(reader, project, kind: str) -> Assignment | None:
     return None
 
 
-def _claim_slot(reader, item: ReviewItem, now) -> Claim | None:
-    """Take a free slot of the locked `item` for `reader`; None if the item turns out full or theirs."""
-    everyone = list(Claim.objects.filter(item=item, round=item.round))
+def claim_item(reader, project, item_id: int, kind: str | None = None) -> Assignment:
+    """Claim the item a link names for `reader` under next_item's rules, or resume their own open claim on it.
+
+    Refused (ClaimRefused, with its code) when the reader already read or gave up the item in this round,
+    when it is decided, in adjudication or final, when every read slot is taken, or when another reader's
+    claim holds the row locked this instant (skipped, never waited on). 404 when the project has no such item
+    (of `kind`, if given). A claim on another item the reader holds stays theirs: next_item resumes it later.
+    """
+    action(Action.REVIEW).check(reader, project)
+    if kind is not None:
+        check_kind(kind)
+    now = timezone.now()
+    with transaction.atomic():
+        found = ReviewItem.objects.select_for_update(skip_locked=True, of=("self",)).filter(project=project, pk=item_id)
+        if kind is not None:
+            found = found.filter(kind=kind)
+        item = found.first()
+        if item is None:
+            busy = ReviewItem.objects.filter(project=project, pk=item_id)
+            busy = busy.filter(kind=kind) if kind is not None else busy
+            busy = busy.first()
+            if busy is None:
+                from django.http import Http404
+
+                raise Http404("No such review item.")
+            raise ClaimRefused(ClaimRefused.BUSY, "Another reader is taking this item right now: try again.", busy)
+        item.project = project  # the audit event reads it: no second query
+        everyone = list(Claim.objects.filter(item=item, round=item.round))
+        own = next((c for c in everyone if c.reader_id == reader.pk), None)
+        if own is not None and own.decided_at is not None:
+            raise ClaimRefused(ClaimRefused.READ_BY_YOU, "You have already read this item.", item)
+        if item.state == ReviewState.ADJUDICATION:
+            raise ClaimRefused(ClaimRefused.ADJUDICATION, "This item is in adjudication: its reads are in.", item)
+        if item.state == ReviewState.FINAL:
+            raise ClaimRefused(ClaimRefused.FINAL, "This item is final: its answer is settled.", item)
+        if item.state == ReviewState.DECIDED:
+            raise ClaimRefused(ClaimRefused.DECIDED, "This item is decided: its readers agreed.", item)
+        if own is not None and own.released_at is None:
+            # Their own lapsed or live lease: renewed, as next_item resumes a held claim.
+            own.expires_at = _expiry(now)
+            own.save(update_fields=["expires_at"])
+            return Assignment(item=item, claim=own, resumed=True)
+        if own is not None:
+            raise ClaimRefused(
+                ClaimRefused.SKIPPED_BY_YOU,
+                "You gave this item up in this round (skipped, or your lease ran out and another reader took it).",
+                item,
+            )
+        claim = _claim_slot(reader, item, now, everyone)
+        if claim is None:
+            raise ClaimRefused(ClaimRefused.FULL, "Every read of this item is taken by other readers.", item)
+    return Assignment(item=item, claim=claim, resumed=False)
+
+
+def _claim_slot(reader, item: ReviewItem, now, everyone: list[Claim] | None = None) -> Claim | None:
+    """Take a free slot of the locked `item` for `reader`; None if the item turns out full or theirs.
+    `everyone` is the round's claims when the caller has read them already."""
+    if everyone is None:
+        everyone = list(Claim.objects.filter(item=item, round=item.round))
     if any(c.reader_id == reader.pk for c in everyone):
         return None
     claims = [c for c in everyone if c.released_at is None]

@@ -346,6 +346,14 @@ ENDPOINTS += [
         expect(403, radiologist=201, curator=201, admin=201),
     ),
     ("mask layer", "get", "/api/projects/chest/masks/{mask}/layer.png", None, expect(200)),
+    # A QC link names the item: each holder gets their own claim back.
+    (
+        "review claim named item",
+        "post",
+        "/api/projects/chest/review/mask/items/{mask_review}/claim/",
+        None,
+        REVIEW_READERS,
+    ),
 ]
 PAGES += [
     (

@@ -235,3 +235,16 @@ def test_a_curator_makes_one_readers_correction_final_in_adjudication(project, m
     assert response.status_code == 302
     item.refresh_from_db()
     assert (item.state, item.final) == (ReviewState.FINAL, {"verdict": "correct", "masks": {"heart": new[0].pk}})
+
+
+def test_the_grow_bank_button_shows_on_the_mask_screen_to_those_who_may_build_banks(project, members, client):
+    from labeling.models import ReferenceBankFile
+
+    def shown(role):
+        client.force_login(members[role])
+        return 'data-testid="grow-bank"' in client.get(f"/p/{project.slug}/review/masks/").content.decode()
+
+    assert not shown("curator")  # no bank yet: nothing to grow
+    ReferenceBankFile.objects.create(project=project, storage_name="banks/b.npz", references=3)
+    assert shown("curator") and shown("admin")
+    assert not shown("radiologist")

@@ -2,6 +2,9 @@
 // QC judged (never another reader's correction: the item's prefill names them), the QC estimate, flags and
 // reasons. The reader accepts, rejects with a reason, or corrects with maskedit.js and saves the changed
 // organs as new reviewer mask versions (POST …/items/{id}/correct/). Keys come from keymap.js.
+// A link with ?item=<id> (QC page, study page) opens that item first through POST …/mask/items/{id}/claim/;
+// when the reader may not read it, the notice says why (with the adjudication page for curators) and the
+// queue goes on as usual.
 (function () {
   "use strict";
   const root = document.querySelector("[data-review][data-kind=mask]");
@@ -19,6 +22,7 @@
     flags: q("[data-flags]"), comment: q("[data-comment]"), status: q("[data-status]"), reject: q("[data-reject]"),
     accept: q("[data-accept]"), organ: q("[data-organ]"), size: q("[data-size]"), sizeLabel: q("[data-size-label]"),
     editStatus: q("[data-edit-status]"), empty: document.querySelector("[data-empty]"),
+    notice: document.querySelector("[data-notice]"),
   };
   const pane = window.CxrViewer.primary();
   const editor = window.CxrMaskEdit.create(pane, showEditState);
@@ -28,6 +32,7 @@
   let shownAt = 0;
   let busy = false;
   let lastActivity = Date.now();
+  let noticeRenders = 0; // the notice about a named item stays for the item shown with it, then goes
 
   window.CxrKeymap.describe(SCREEN);
 
@@ -100,6 +105,7 @@
     closeReject();
     el.empty.hidden = true;
     root.hidden = false;
+    if (noticeRenders > 0) noticeRenders -= 1; else el.notice.hidden = true;
     const image = (data.images || [])[0];
     say("Loading the image and masks…");
     const loaded = image ? pane.load(image.display16, image.display, JSON.stringify(image.window || {})) : Promise.resolve(false);
@@ -194,6 +200,34 @@
     if (response.status !== 200) { say(errorText(response), true); return; }
     await loadNext();
   }
+  function notice(text, link) {
+    el.notice.replaceChildren(document.createTextNode(text));
+    if (link) {
+      const a = document.createElement("a");
+      a.href = link;
+      a.textContent = "Open it in adjudication →";
+      a.dataset.testid = "open-item-adjudicate";
+      el.notice.append(" ", a);
+    }
+    el.notice.hidden = false;
+    noticeRenders = 1;
+  }
+  // The item a link named: claimed and shown if the reader may read it, else a notice and the queue.
+  async function openNamed(id) {
+    // Dropped from the address so a reload or the next item does not ask for it again.
+    const url = new URL(window.location.href);
+    url.searchParams.delete("item");
+    window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+    busy = true;
+    say(`Opening item ${id}…`);
+    const response = await call("POST", `${API}/${SCREEN}/items/${id}/claim/`);
+    busy = false;
+    if (response.status === 200) { render(response.data); return; }
+    if (response.status === 404) notice(`There is no mask review item ${id} in this project: here is the next item of the queue.`);
+    else if (response.status === 409 && response.data) notice(`Item ${id}: ${response.data.detail} Here is the next item of the queue.`, response.data.adjudicate);
+    else notice(`Item ${id} could not be opened (${errorText(response)}): here is the next item of the queue.`);
+    await loadNext();
+  }
   function toggleTool(tool) { editor.setTool(editor.tool === tool ? null : tool); }
 
   document.addEventListener("keydown", (event) => {
@@ -244,5 +278,6 @@
   setInterval(() => {
     if (item && Date.now() - lastActivity < 2 * RENEW_MS) call("POST", `${API}/items/${item.id}/renew/`);
   }, RENEW_MS);
-  loadNext();
+  const named = Number(root.dataset.openItem);
+  if (Number.isInteger(named) && named > 0) openNamed(named); else loadNext();
 })();

@@ -7,6 +7,9 @@
 // browsers decode real 16-bit PNGs to 8 bits. We unpack it once and window it here, so dragging never goes
 // back to the server. Stored value v means v * rescale_slope + rescale_intercept in the image's own units
 // (display_meta), and the window and the value under the pointer are shown in those units.
+// Presets: the import's default window, the file's own windows and VOI LUTs (display_meta.presets, at most 8,
+// as linear windows), the 8-bit display PNG itself when ingest rendered it through the file's VOI LUT (a LUT
+// is not applied here), an automatic percentile window and the full range; P cycles them.
 (function () {
   "use strict";
   const ORGAN_COLOURS = {
@@ -23,6 +26,8 @@
     percentile: "Automatic window (at import)",
     full_range: "Full range (at import)",
   };
+  const MAX_FILE_PRESETS = 8;
+  const RENDERED_LUT = "File VOI LUT (as rendered)";
   const panes = [];
   let active = null;
   let spaceHeld = false;
@@ -42,6 +47,11 @@
       slope: Number(m.rescale_slope ?? 1) || 1,
       intercept: Number(m.rescale_intercept ?? 0) || 0,
       source: m.window_source || "",
+      // The file's windows, already in stored units; anything malformed is left out.
+      presets: (Array.isArray(m.presets) ? m.presets : []).filter((p) => p && typeof p.name === "string" &&
+        Number.isFinite(Number(p.center)) && Number(p.width) > 0).slice(0, MAX_FILE_PRESETS)
+        .map((p) => ({ name: p.name.slice(0, 60), center: Number(p.center), width: Number(p.width) })),
+      lutRendered: !!m.voi_lut_rendered,
     };
   }
   function el(tag, attrs, text) {
@@ -63,6 +73,9 @@
     this.wl = { center: 32768, width: 65535, invert: false };
     this.presets = [];
     this.preset = 0;
+    this.src8 = ""; // the 8-bit display PNG, shown as is for the "as rendered" VOI LUT preset
+    this.rendered8 = null; // its grey values, loaded on first use
+    this.renderedAt = null; // the window the rendered preset was chosen at: any change leaves it
     this.view = { scale: 1, tx: 0, ty: 0, fit: true };
     this.layers = [];
     this.selected = 0;
@@ -124,6 +137,9 @@
   Pane.prototype.load = function (src16, src8, windowRaw) {
     const token = ++this.loadToken;
     this.layers = [];
+    this.src8 = src16 ? (src8 || "") : "";
+    this.rendered8 = null;
+    this.renderedAt = null;
     this.renderLegend();
     const img = new Image();
     return new Promise((resolve) => {
@@ -152,6 +168,7 @@
         this.wl = { center: this.meta.center, width: this.meta.width, invert: this.meta.invert };
         this.preset = 0;
         this.root.dataset.loaded = "true";
+        if (this.presets[0].rendered) this.applyPreset(0);
         this.renderImage();
         this.resize();
         this.fit();
@@ -165,7 +182,16 @@
 
   Pane.prototype.makePresets = function () {
     const own = this.eightBit ? "8-bit display rendering" : (SOURCES[this.meta.source] || "Window from the file");
-    const presets = [{ name: own, center: this.meta.center, width: this.meta.width }];
+    const presets = [];
+    // The VOI LUT ingest applied to the display PNG is the default; its linear window comes next.
+    if (this.meta.lutRendered && this.src8) presets.push({ name: RENDERED_LUT, center: this.meta.center, width: this.meta.width, rendered: true });
+    presets.push({ name: own, center: this.meta.center, width: this.meta.width });
+    this.meta.presets.forEach((p) => {
+      // The default window is usually the file's first: named once, by the file's own name.
+      const same = presets.find((q) => !q.rendered && q.center === p.center && q.width === p.width);
+      if (same) same.name = `${p.name} (${same.name.toLowerCase()})`;
+      else presets.push({ name: p.name, center: p.center, width: p.width });
+    });
     // The automatic window: 0.5-99.5 percentiles of a subsample, as ingest computes it when a file has none.
     const n = this.values.length;
     const stride = Math.max(1, Math.floor(n / 262144));
@@ -183,6 +209,7 @@
     presets.push({ name: "Full range", center: (min + max) / 2, width: Math.max(1, max - min) });
     this.presets = presets;
     this.presetSelect.replaceChildren(...presets.map((p, i) => el("option", { value: String(i) }, p.name)));
+    this.root.dataset.presets = presets.map((p) => p.name).join("|");
   };
 
   Pane.prototype.applyPreset = function (index) {
@@ -191,7 +218,29 @@
     this.preset = index;
     this.presetSelect.value = String(index);
     this.wl.center = p.center; this.wl.width = p.width;
+    this.renderedAt = p.rendered ? { center: p.center, width: p.width } : null;
+    this.root.dataset.preset = p.name;
+    if (p.rendered && !this.rendered8) this.loadRendered();
     this.renderImage();
+  };
+
+  /** The 8-bit display PNG's grey values (the VOI LUT as ingest applied it), then a redraw if still chosen. */
+  Pane.prototype.loadRendered = function () {
+    const token = this.loadToken;
+    const img = new Image();
+    img.onload = () => {
+      if (token !== this.loadToken || img.naturalWidth !== this.w || img.naturalHeight !== this.h) return;
+      const scratch = document.createElement("canvas");
+      scratch.width = this.w; scratch.height = this.h;
+      const sctx = scratch.getContext("2d", { willReadFrequently: true });
+      sctx.drawImage(img, 0, 0);
+      const data = sctx.getImageData(0, 0, this.w, this.h).data;
+      const grey = new Uint8Array(this.w * this.h);
+      for (let i = 0, j = 0; i < grey.length; i++, j += 4) grey[i] = data[j];
+      this.rendered8 = grey;
+      this.renderImage();
+    };
+    img.src = this.src8;
   };
 
   /** Load organ masks: [{id, organ, url, label?}] of 1-bit PNG layers. Resolves when all are decoded. */
@@ -268,6 +317,20 @@
   // --- drawing -------------------------------------------------------------------------------------
   Pane.prototype.renderImage = function () {
     if (!this.values) return;
+    const at = this.renderedAt;
+    this.showingRendered = !!(at && this.rendered8 && at.center === this.wl.center && at.width === this.wl.width);
+    if (this.showingRendered) {
+      // The display PNG is already inverted for MONOCHROME1: invert it only if the reader toggled inversion.
+      const px = this.out.data, grey = this.rendered8, flip = this.wl.invert !== this.meta.invert;
+      for (let i = 0, j = 0; i < grey.length; i++, j += 4) {
+        px[j] = px[j + 1] = px[j + 2] = flip ? 255 - grey[i] : grey[i];
+        px[j + 3] = 255;
+      }
+      this.image.getContext("2d").putImageData(this.out, 0, 0);
+      this.updateLabels();
+      this.redraw();
+      return;
+    }
     const lo = this.wl.center - this.wl.width / 2;
     const scale = 255 / this.wl.width;
     const px = this.out.data;
@@ -289,8 +352,8 @@
     const m = this.meta;
     const width = this.wl.width * m.slope, level = this.wl.center * m.slope + m.intercept;
     if (this.label) {
-      this.label.textContent = `W ${Math.round(width)} · L ${Math.round(level)}${this.wl.invert ? " · inverted" : ""}` +
-        (this.eightBit ? " (8-bit display)" : "");
+      this.label.textContent = (this.showingRendered ? RENDERED_LUT : `W ${Math.round(width)} · L ${Math.round(level)}`) +
+        `${this.wl.invert ? " · inverted" : ""}` + (this.eightBit ? " (8-bit display)" : "");
     }
     const scale = this.view.scale;
     const text = `${Math.round(scale * 100)}%${this.view.fit ? " (fit)" : ""}`;
@@ -482,7 +545,7 @@
       case "preset": this.applyPreset((this.preset + 1) % Math.max(1, this.presets.length)); return true;
       case "reset":
         this.wl = { center: this.meta.center, width: this.meta.width, invert: this.meta.invert };
-        this.preset = 0; this.presetSelect.value = "0";
+        this.applyPreset(0);
         this.fit();
         break;
       case "zoom-in": this.zoomBy(ZOOM_STEP); return true;
