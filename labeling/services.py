@@ -27,7 +27,7 @@ from django.db.models import Max
 from curation.models import Image, Project, PseudonymMap, RenderStatus, User
 from curation.tasking import JobFailed
 
-from .models import Mask, MaskSource, QcResult, ReferenceBankFile
+from .models import Mask, MaskSource, QcResult, ReferenceBankFile, ReviewItem, ReviewKind, ReviewState
 
 logger = logging.getLogger(__name__)
 
@@ -351,16 +351,24 @@ def _masks_of(image_masks: list[Mask]) -> dict:
 
 
 def grow_bank_from_reviewed(project: Project, actor: User | None = None) -> ReferenceBankFile:
-    """Add the project's reviewer-made or reviewer-accepted masks (source=reviewer) to its bank."""
+    """Add the project's reviewed masks to its bank: those a reviewer drew (source=reviewer) and those whose
+    mask review ended in an agreed or adjudicated accept (the machine's masks, now radiologist-checked)."""
     from labeling.qc.bank import add_to_bank
 
     bank_file = active_bank_file(project)
     if bank_file is None:
         raise ValidationError("Build a reference bank first.")
     bank = load_project_bank(bank_file)
-    reviewed = latest_masks(
-        project, Mask.objects.filter(project=project, source=MaskSource.REVIEWER).values("image_id")
+    drawn = set(Mask.objects.filter(project=project, source=MaskSource.REVIEWER).values_list("image_id", flat=True))
+    accepted = set(
+        ReviewItem.objects.filter(
+            project=project,
+            kind=ReviewKind.MASK,
+            state__in=[ReviewState.DECIDED, ReviewState.FINAL],
+            final__verdict="accept",
+        ).values_list("image_id", flat=True)
     )
+    reviewed = latest_masks(project, sorted(drawn | (accepted - {None})))
     samples = [(f"image-{image_id}", _masks_of(masks)) for image_id, masks in reviewed.items()]
     bank, _errors = add_to_bank(
         bank, samples, source="reviewer-accepted", recalibrate=True, corruptions_per_reference=4

@@ -248,3 +248,35 @@ def test_the_grow_bank_button_shows_on_the_mask_screen_to_those_who_may_build_ba
     ReferenceBankFile.objects.create(project=project, storage_name="banks/b.npz", references=3)
     assert shown("curator") and shown("admin")
     assert not shown("radiologist")
+
+
+def test_the_bank_grows_with_corrected_and_agreed_accepted_masks_only(project, members, monkeypatch):
+    from labeling import services as qc_services
+    from labeling.models import ReferenceBankFile
+
+    ReferenceBankFile.objects.create(project=project, storage_name="banks/b.npz", references=3)
+    accepted, rejected, pending, corrected = (mask_item(project) for _ in range(4))
+    accepted.state, accepted.final = ReviewState.FINAL, {"verdict": "accept"}
+    rejected.state, rejected.final = ReviewState.DECIDED, {"verdict": "reject", "reason": "wrong_organ"}
+    for item in (accepted, rejected):
+        item.save()
+    Mask.objects.create(
+        project=project,
+        image=corrected.image,
+        organ="heart",
+        source="reviewer",
+        rle=encode_chexmask_rle(organ_bitmaps()["heart"]),
+        height=SIZE,
+        width=SIZE,
+        version=2,
+    )
+    grown = {}
+    monkeypatch.setattr(qc_services, "load_project_bank", lambda bank_file: [])
+    monkeypatch.setattr(
+        "labeling.qc.bank.add_to_bank", lambda bank, samples, **kw: (grown.update(dict(samples)) or bank, [])
+    )
+    monkeypatch.setattr(qc_services, "store_bank", lambda project, bank, **kw: None)
+    qc_services.grow_bank_from_reviewed(project, members["curator"])
+    assert set(grown) == {f"image-{accepted.image_id}", f"image-{corrected.image_id}"}
+    assert set(grown[f"image-{corrected.image_id}"]) == {"right_lung", "left_lung", "heart"}
+    del pending  # waiting in the queue: not reviewed, so not in the bank
