@@ -70,6 +70,9 @@ def made(job: Job) -> tuple[str, str]:
         return reverse("frontend:masks", args=[slug]), text
     if job.kind in ("ingest.import", "ingest.render"):
         return reverse("frontend:study-list", args=[slug]), "Studies"
+    if job.kind == "export.version" and (job.params or {}).get("version"):
+        version = int(job.params["version"])
+        return reverse("frontend:dataset-version", args=[slug, version]), f"Dataset version #{version} and its exports"
     if job.kind == "review.fill":
         queue = "mask" if (job.params or {}).get("queue") == "mask" else "label"
         return f"{reverse('frontend:review-agreement', args=[slug])}?kind={queue}", f"{queue.title()} review queue"

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import account_views, label_views, mask_views, redaction_views, review_views, study_views, views
+from . import account_views, dataset_views, label_views, mask_views, redaction_views, review_views, study_views, views
 
 app_name = "frontend"
 
@@ -29,6 +29,16 @@ urlpatterns = [
     path("p/<slug:slug>/images/redaction/", redaction_views.redaction_list, name="redaction-list"),
     path("p/<slug:slug>/images/<int:image_id>/redact/", redaction_views.redact_page, name="redact-image"),
     path("p/<slug:slug>/images/<int:image_id>/flag-burned-in/", redaction_views.flag_image, name="flag-image"),
+    path("p/<slug:slug>/datasets/", dataset_views.version_list, name="datasets"),
+    path("p/<slug:slug>/datasets/freeze/", dataset_views.version_freeze, name="dataset-freeze"),
+    path("p/<slug:slug>/datasets/<int:version_id>/", dataset_views.version_detail, name="dataset-version"),
+    path("p/<slug:slug>/datasets/<int:version_id>/export/", dataset_views.version_export, name="dataset-export"),
+    path("p/<slug:slug>/datasets/<int:version_id>/datacard/", dataset_views.data_card, name="dataset-card"),
+    path(
+        "p/<slug:slug>/datasets/<int:version_id>/datacard/datacard_plots/<str:name>.svg",
+        dataset_views.data_card_plot,
+        name="dataset-card-plot",
+    ),
     path("p/<slug:slug>/labels/", label_views.labels_page, name="labels"),
     path("p/<slug:slug>/labels/mine/", label_views.mine_labels, name="mine-labels"),
     path("p/<slug:slug>/vocabulary/", label_views.vocabulary_page, name="vocabulary"),

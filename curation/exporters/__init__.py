@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..models import DatasetVersion
-from . import chexpert, jsonl, masks, nih
+from . import chexpert, dicom_seg, jsonl, mask_png, masks, nih
 from .base import Export
 from .datacard import DataCard
 from .images import IMAGE_KINDS
@@ -22,11 +22,15 @@ WRITERS: dict[str, Callable[[Export], None]] = {
     "chexpert": chexpert.write,
     "chexmask": masks.write_chexmask,
     "coco": masks.write_coco,
+    "mask-png": mask_png.write,
+    "dicom-seg": dicom_seg.write,
     "jsonl": jsonl.write,
 }
 # Both readers (torchxrayvision, and CheXpert's own loaders) refuse pixel values above 255.
 EIGHT_BIT_ONLY = ("nih", "chexpert")
-DEFAULT_IMAGES = {"nih": "png8", "chexpert": "png8"}
+# A SEG is only openable beside the image it references (OHIF, 3D Slicer): the DICOM goes with it.
+DICOM_ONLY = ("dicom-seg",)
+DEFAULT_IMAGES = {"nih": "png8", "chexpert": "png8", "dicom-seg": "dicom"}
 
 __all__ = ["FORMATS", "IMAGE_KINDS", "DirSink", "ExportError", "NotAvailable", "ZipSink", "export_version"]
 
@@ -50,6 +54,8 @@ def check_request(fmt: str, images: str | None) -> str:
         raise ExportError(f"Unknown image kind {images!r}: use one of {', '.join(IMAGE_KINDS)}.")
     if fmt in EIGHT_BIT_ONLY and images not in ("png8", "none"):
         raise ExportError(f"The {fmt} format carries 8-bit images only: use --images png8 or none.")
+    if fmt in DICOM_ONLY and images != "dicom":
+        raise ExportError(f"The {fmt} format carries the DICOM images its objects reference: use --images dicom.")
     return images
 
 

@@ -1,6 +1,7 @@
 """The demo: users, the `demo` project, every pipeline job that exists run to the end, and review queues
 with a few reads already made (through the review services, so they are audited like real ones): label reads,
-and mask reads that accept or correct the worst masks, so the QC page's calibration has points.
+and mask reads that accept or correct the worst masks, so the QC page's calibration has points; then a frozen
+version ("demo-v1") and one export of it, which downloads from the dataset pages.
 
 Used by `python manage.py demo` (and so `make demo`). Safe to run twice: users and the project
 are reused, a job whose identical run already succeeded is not run again, and the demo reads are made
@@ -253,6 +254,19 @@ def review_summary(project: Project) -> dict:
     }
 
 
+DEMO_VERSION = "demo-v1"
+DEMO_EXPORT = {"format": "nih", "images": "png8"}
+
+
+def ensure_demo_version(project: Project):
+    """The demo's frozen version, frozen by the system the first time (versions are never re-frozen)."""
+    from ..models import DatasetVersion
+    from .datasets import freeze_version
+
+    existing = DatasetVersion.objects.filter(project=project, name=DEMO_VERSION).first()
+    return existing or freeze_version(None, project, DEMO_VERSION)
+
+
 def run_demo() -> dict:
     passwords = ensure_demo_users()
     project = ensure_demo_project()
@@ -291,6 +305,10 @@ def run_demo() -> dict:
         make_demo_reads(project)
     # After the label reads: those are made only while the demo radiologists have read nothing at all.
     make_demo_mask_reads(project, demo_truth_masks(project, uploads.get("truth_masks")))
+    # A frozen demo version and one export of it, so the dataset pages have a version to read and an archive
+    # to download. Frozen once (a version's name is unique); the export job is skipped once it succeeded.
+    version = ensure_demo_version(project)
+    jobs.append(run_pipeline_job(project, admin, "export.version", {"version": version.pk, **DEMO_EXPORT}))
     # What the demo generated but did not import (the reference cohort's DICOM, the judged cohort's
     # truth masks) is raw data nobody needs: delete those uploads now rather than after a day.
     for generator in (generated, references):
@@ -315,5 +333,6 @@ def run_demo() -> dict:
             "qc_review_or_reject": project.qc_results.exclude(decision="accept").count(),
         },
         "review": review_summary(project),
+        "dataset_version": {"id": version.pk, "name": version.name, "rows": version.row_count},
         "ok": all(j.status == JobStatus.SUCCEEDED for j in jobs),
     }

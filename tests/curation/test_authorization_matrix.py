@@ -479,8 +479,40 @@ ENDPOINTS += [
 ]
 
 
+# The dataset pages (issue 13): every member reads versions, comparisons and the data card; the freeze form is
+# FREEZE_DATASETS and the export form the export job's start rule (EXPORT_DATA's roles).
+PAGES += [
+    ("dataset versions page", "/p/chest/datasets/", expect(200, anonymous=302)),
+    ("dataset version page", "/p/chest/datasets/{version}/", expect(200, anonymous=302)),
+    ("dataset comparison", "/p/chest/datasets/{version}/?compare={version}", expect(200, anonymous=302)),
+    ("data card page", "/p/chest/datasets/{version}/datacard/", expect(200, anonymous=302)),
+    (
+        "data card plot",
+        "/p/chest/datasets/{version}/datacard/datacard_plots/qc_distribution.svg",
+        expect(200, anonymous=302),
+    ),
+]
+POSTS += [
+    (
+        "freeze version form",
+        "/p/chest/datasets/freeze/",
+        {"name": "matrix-form"},
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 302, ADMIN: 302},
+    ),
+    (
+        "export version form",
+        "/p/chest/datasets/{version}/export/",
+        {"format": "jsonl"},
+        {ANON: 302, OUTSIDER: 404, VIEWER: 403, RAD: 403, CURATOR: 302, ADMIN: 302},
+    ),
+]
+
+
 def _datasets(project, members) -> dict:
     """A frozen (empty) version and a finished export job with its archive in storage."""
+    import io
+    import zipfile
+
     from django.core import signing
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
@@ -489,7 +521,12 @@ def _datasets(project, members) -> dict:
     from curation.services.datasets import freeze_version
 
     version = freeze_version(None, project, "matrix-base")
-    archive = default_storage.save("projects/chest/exports/matrix.zip", ContentFile(b"PK\x05\x06" + b"\0" * 18))
+    # The archive holds a data card, so that the data card pages have something to serve.
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as zipped:
+        zipped.writestr("datacard.html", "<!doctype html><title>Data card</title><h1>Data card</h1>")
+        zipped.writestr("datacard_plots/qc_distribution.svg", "<svg xmlns='http://www.w3.org/2000/svg'></svg>")
+    archive = default_storage.save("projects/chest/exports/matrix.zip", ContentFile(packed.getvalue()))
     export = JobFactory(
         project=project,
         kind="export.version",

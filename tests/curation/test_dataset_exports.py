@@ -132,11 +132,9 @@ def test_chexmask_csv_decodes_to_the_stored_masks(version, tmp_path, project):
         assert decoded.sum() > 0
 
 
-def test_formats_not_built_yet_exit_with_code_2(version, tmp_path):
-    for fmt in ("mask-png", "dicom-seg"):
-        with pytest.raises(CommandError, match="not available yet") as caught:
-            _export(version, fmt, tmp_path)
-        assert caught.value.returncode == 2
+def test_dicom_seg_refuses_png_images(version, tmp_path):
+    with pytest.raises(CommandError, match="--images dicom"):
+        _export(version, "dicom-seg", tmp_path, images="png8")
 
 
 def test_nih_refuses_16_bit_images(version, tmp_path):
@@ -184,11 +182,18 @@ def test_export_job_streams_a_zip_and_the_link_expires(
     assert client.get(f"/api/projects/chest/exports/{job.pk}/download/?token={link['token']}").status_code == 403
 
 
-def test_export_job_refuses_a_format_not_built_yet(version, project, members):
+def test_export_job_refuses_a_format_it_cannot_make(version, project, members):
     from django.core.exceptions import ValidationError
 
-    with pytest.raises(ValidationError, match="not available yet"):
-        jobs.start_job(members["curator"], project, "export.version", {"version": version.pk, "format": "dicom-seg"})
+    with pytest.raises(ValidationError, match="Unknown format"):
+        jobs.start_job(members["curator"], project, "export.version", {"version": version.pk, "format": "nifti"})
+    with pytest.raises(ValidationError, match="--images dicom"):
+        jobs.start_job(
+            members["curator"],
+            project,
+            "export.version",
+            {"version": version.pk, "format": "dicom-seg", "images": "png16"},
+        )
     assert not Job.objects.filter(kind="export.version").exists()
 
 

@@ -7,7 +7,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 
-from curation.models import AuditEvent, Job, Membership, Project, Upload, User
+from curation.models import AuditEvent, DatasetVersion, Job, Membership, Project, Upload, User
 from curation.services import demo
 from labeling import truth
 from labeling.models import Claim, Mask, MaskTruth, ReviewDecision, ReviewItem, ReviewState
@@ -58,6 +58,7 @@ def test_demo_creates_users_project_and_data_and_prints_json(small_demo, capsys)
         ("review.fill", "succeeded"),
         ("review.fill", "succeeded"),
         ("structure.extract", "succeeded"),
+        ("export.version", "succeeded"),
     ]
     fills = Job.objects.filter(kind="review.fill").order_by("id")
     mining_run = Job.objects.get(kind="nlp.mine_labels").result["run"]
@@ -184,10 +185,44 @@ def test_demo_is_safe_to_run_twice(small_demo, capsys):
     assert [j["id"] for j in second["jobs"]] == [j["id"] for j in first["jobs"]]
     assert second["counts"] == first["counts"]
     assert second["review"] == first["review"]
-    assert Job.objects.count() == 11
+    assert Job.objects.count() == 12
+    assert second["dataset_version"] == first["dataset_version"]
+    assert DatasetVersion.objects.count() == 1
     assert (User.objects.count(), Project.objects.count()) == (5, 1)
     # No second set of reads: the same decisions, claims and audit events as after the first run
     assert (ReviewDecision.objects.count(), Claim.objects.count(), ReviewItem.objects.count()) == (8, 8, 12)
     assert AuditEvent.objects.filter(action__startswith="review.").count() == 19
     # The mask reads are not made again either: one reviewer mask, and one truth, per corrected organ and reader
     assert MaskTruth.objects.count() == Mask.objects.filter(source="reviewer").count() > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_ends_with_a_frozen_version_whose_export_downloads_from_the_ui(small_demo, capsys):
+    import io
+    import re
+    import zipfile
+
+    from django.test import Client
+
+    # Given the demo has run
+    _, summary = _run(capsys)
+    version = DatasetVersion.objects.get(project__slug="demo", name="demo-v1")
+    assert summary["dataset_version"] == {"id": version.pk, "name": "demo-v1", "rows": version.row_count}
+    assert version.row_count > 0 and len(version.content_hash) == 64
+    export = Job.objects.get(kind="export.version")
+    assert export.params == {"version": version.pk, "format": "nih", "images": "png8"}
+    # When the demo admin opens the version's page and follows its download link
+    admin = Client()
+    admin.force_login(User.objects.get(username="admin"))
+    page = admin.get(f"/p/demo/datasets/{version.pk}/").content.decode()
+    link = re.search(rf'href="([^"]+)" data-testid="download-{export.pk}"', page).group(1).replace("&amp;", "&")
+    response = admin.get(link)
+    # Then the archive is the NIH layout with the data card beside it
+    assert response.status_code == 200
+    names = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).namelist()
+    assert "nih/Data_Entry_2017.csv" in names and "datacard.html" in names
+    # And the demo viewer sees the version but gets no download link
+    viewer = Client()
+    viewer.force_login(User.objects.get(username="viewer"))
+    viewer_page = viewer.get(f"/p/demo/datasets/{version.pk}/").content.decode()
+    assert "demo-v1" in viewer_page and f'data-testid="download-{export.pk}"' not in viewer_page

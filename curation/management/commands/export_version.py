@@ -23,7 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--version", required=True, type=int, dest="version_id", help="dataset version id")
         parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
         parser.add_argument(
-            "--images", choices=IMAGE_KINDS, help="image files (default: png8 for nih/chexpert, none otherwise)"
+            "--images",
+            choices=IMAGE_KINDS,
+            help="image files (default: png8 for nih/chexpert, dicom for dicom-seg, none otherwise)",
         )
         parser.add_argument("--output", required=True, help="folder to write into")
 

@@ -28,7 +28,7 @@
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event)) return;
     if (pendingG) {
       pendingG = false;
-      if (["p", "d", "j", "s", "l", "m", "r"].includes(event.key)) { event.preventDefault(); go("g " + event.key); }
+      if (["p", "d", "j", "s", "l", "m", "r", "v"].includes(event.key)) { event.preventDefault(); go("g " + event.key); }
       return;
     }
     switch (event.key) {
