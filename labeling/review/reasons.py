@@ -85,5 +85,7 @@ def qc_reasons(estimated_dice: float, lungs: float | None, heart: float | None, 
         reason = flag.get("reason") if isinstance(flag, dict) else None
         if reason:
             organ = str(flag.get("organ") or "").replace("_", " ")
-            sentences.append(f"{organ}: {reason}" if organ else str(reason))
+            # QC's newer reasons name their organ already ("heart: a stray part…"): never say it twice.
+            named = organ and str(reason).lower().startswith(organ.lower())
+            sentences.append(f"{organ}: {reason}" if organ and not named else str(reason))
     return sentences

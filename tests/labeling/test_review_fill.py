@@ -132,3 +132,20 @@ def test_the_fill_job_is_for_curators_and_admins_and_needs_a_run(project, member
         start_job(members["radiologist"], project, "review.fill", {"queue": "label"})
     with pytest.raises(ValidationError):
         start_job(members["curator"], project, "review.fill", {"queue": "label"})
+
+
+def test_qc_reasons_name_the_organ_once():
+    from labeling.review.reasons import qc_reasons
+
+    flags = [
+        {"organ": "heart", "reason": "heart: a stray part apart from the organ, 10.9% of its size"},
+        {"organ": "right_lung", "reason": "holes cover 5% of the organ"},
+        {"organ": "", "reason": "masks overlap"},
+    ]
+    sentences = qc_reasons(0.8, 0.85, 0.75, flags)
+    assert sentences == [
+        "estimated Dice 0.80 (lungs 0.85, heart 0.75) without ground truth",
+        "heart: a stray part apart from the organ, 10.9% of its size",
+        "right lung: holes cover 5% of the organ",
+        "masks overlap",
+    ]
