@@ -1,5 +1,6 @@
 """Browser walk-through of the label-mining and mask-QC screens in real Chromium."""
 
+import re
 import shutil
 
 import pytest
@@ -59,10 +60,13 @@ def test_radiologist_reads_doubtful_labels_with_evidence_and_the_worst_masks(pag
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("mined-labels")).to_be_visible()
     expect(page.locator("[data-testid=report-text] mark").first).to_be_visible()
-    # When they open mask QC
+    # When they open mask QC (once the study page's scripts run: the shortcut is theirs, and the study
+    # page's own "Mask QC" panel heading must not pass for the QC page)
+    page.wait_for_load_state("load")
     page.keyboard.press("g")
     page.keyboard.press("m")
-    expect(page.get_by_role("heading", name="Mask QC")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/p/chest/masks/"))
+    expect(page.get_by_role("heading", name="Mask QC", level=1)).to_be_visible()
     # Then the worst mask set is listed first with its estimated Dice and the reasons
     worst = QcResult.objects.order_by("estimated_dice", "id").first()
     row = page.get_by_test_id("qc-row").first

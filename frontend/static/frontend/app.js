@@ -28,7 +28,13 @@
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event)) return;
     if (pendingG) {
       pendingG = false;
-      if (["p", "d", "j", "s", "l", "m", "r", "v"].includes(event.key)) { event.preventDefault(); go("g " + event.key); }
+      if (["p", "d", "j", "s", "l", "m", "r", "v"].includes(event.key)) {
+        event.preventDefault();
+        // The key completes a "g" shortcut: no screen's own keys (the viewer's "m" masks, "r"...) see it.
+        // app.js is the first script of every page, so its listener runs first.
+        event.stopImmediatePropagation();
+        go("g " + event.key);
+      }
       return;
     }
     switch (event.key) {
