@@ -9,10 +9,7 @@
   const SCREEN = root.dataset.kind;
   const API = root.dataset.api;
   const STATUSES = ["positive", "negative", "uncertain", "not_mentioned"];
-  const RENEW_MS = 60000;
-  const csrf = (function () {
-    try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || ""; } catch (e) { return ""; }
-  })();
+  const client = window.CxrReviewClient;
   const el = {
     meta: root.querySelector("[data-meta]"),
     sentback: root.querySelector("[data-sentback]"),
@@ -30,32 +27,13 @@
   let current = 0;
   let shownAt = 0;
   let busy = false;
-  let lastActivity = Date.now();
   const prefetched = [];
 
   window.CxrKeymap.describe(SCREEN);
 
-  function say(text, isError) {
-    el.status.textContent = text || "";
-    el.status.classList.toggle("error", !!isError);
-  }
-  function errorText(response) {
-    const d = response.data;
-    if (!d) return `Error ${response.status}`;
-    if (typeof d.detail === "string") return d.detail;
-    return Object.entries(d).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(" ") : v}`).join("; ");
-  }
-  async function call(method, path, body) {
-    const response = await fetch(API + path, {
-      method: method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let data = null;
-    if (response.status !== 204) { try { data = await response.json(); } catch (e) { data = null; } }
-    return { status: response.status, data: data };
-  }
+  function say(text, isError) { client.say(el.status, text, isError); }
+  const errorText = client.errorText;
+  function call(method, path, body) { return client.request(method, API + path, body); }
 
   // --- rendering (text only through textContent: report text and evidence are untrusted) -------------
   function renderReport(text, labels) {
@@ -176,7 +154,7 @@
     if (!item || busy) return;
     busy = true;
     say("Saving…");
-    const seconds = Math.round((performance.now() - shownAt) / 10) / 100; // to 10 ms: a fast keyboard read is well under 0.1 s
+    const seconds = client.secondsSince(shownAt);
     const response = await call("POST", `/items/${item.id}/decide/`, {
       payload: { labels: statuses, comment: el.comment.value },
       seconds: seconds,
@@ -195,7 +173,6 @@
   }
 
   document.addEventListener("keydown", (event) => {
-    lastActivity = Date.now();
     if (event.target === el.comment) {
       if (event.key === "Escape" || event.key === "Enter") { event.preventDefault(); el.comment.blur(); }
       return;
@@ -211,12 +188,8 @@
     else return;
     event.preventDefault();
   });
-  root.addEventListener("pointerdown", () => { lastActivity = Date.now(); });
   root.querySelector("[data-accept]").addEventListener("click", accept);
   root.querySelector("[data-skip]").addEventListener("click", skip);
-  // Keep the lease while the reader is active; an idle screen lets it lapse so others can take the item.
-  setInterval(() => {
-    if (item && Date.now() - lastActivity < 2 * RENEW_MS) call("POST", `/items/${item.id}/renew/`);
-  }, RENEW_MS);
+  client.keepLease(root, () => item, (held) => call("POST", `/items/${held.id}/renew/`));
   loadNext();
 })();

@@ -12,10 +12,7 @@
   const SCREEN = "mask";
   const API = root.dataset.api;
   const PROJECT_API = root.dataset.projectApi;
-  const RENEW_MS = 60000;
-  const csrf = (function () {
-    try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || ""; } catch (e) { return ""; }
-  })();
+  const client = window.CxrReviewClient;
   const q = (sel) => root.querySelector(sel);
   const el = {
     meta: q("[data-meta]"), sentback: q("[data-sentback]"), qc: q("[data-qc]"), reasons: q("[data-reasons]"),
@@ -31,33 +28,14 @@
   let reason = null;
   let shownAt = 0;
   let busy = false;
-  let lastActivity = Date.now();
   let noticeRenders = 0; // the notice about a named item stays for the item shown with it, then goes
 
   window.CxrKeymap.describe(SCREEN);
 
-  function say(text, isError) {
-    el.status.textContent = text || "";
-    el.status.classList.toggle("error", !!isError);
-  }
-  function errorText(response) {
-    const d = response.data;
-    if (!d) return `Error ${response.status}`;
-    if (typeof d.detail === "string") return d.detail;
-    return Object.entries(d).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(" ") : (typeof v === "object" ? JSON.stringify(v) : v)}`).join("; ");
-  }
-  async function call(method, url, body) {
-    const response = await fetch(url, {
-      method: method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let data = null;
-    if (response.status !== 204) { try { data = await response.json(); } catch (e) { data = null; } }
-    return { status: response.status, data: data };
-  }
-  function seconds() { return Math.round((performance.now() - shownAt) / 100) / 10; }
+  function say(text, isError) { client.say(el.status, text, isError); }
+  const errorText = client.errorText;
+  const call = client.request;
+  function seconds() { return client.secondsSince(shownAt); }
   function organLabel(organ) { return String(organ).replace(/_/g, " "); }
 
   function showEditState() {
@@ -231,7 +209,6 @@
   function toggleTool(tool) { editor.setTool(editor.tool === tool ? null : tool); }
 
   document.addEventListener("keydown", (event) => {
-    lastActivity = Date.now();
     if (event.target === el.comment) {
       if (event.key === "Escape" || event.key === "Enter") { event.preventDefault(); el.comment.blur(); }
       return;
@@ -273,11 +250,7 @@
   q("[data-reject-confirm]").addEventListener("click", reject);
   root.querySelectorAll("[data-reason-pick]").forEach((b) => b.addEventListener("click", () => pick(b.dataset.reasonPick)));
   q("[data-skip]").addEventListener("click", skip);
-  root.addEventListener("pointerdown", () => { lastActivity = Date.now(); });
-  // Keep the lease while the reader is active; an idle screen lets it lapse so others can take the item.
-  setInterval(() => {
-    if (item && Date.now() - lastActivity < 2 * RENEW_MS) call("POST", `${API}/items/${item.id}/renew/`);
-  }, RENEW_MS);
+  client.keepLease(root, () => item, (held) => call("POST", `${API}/items/${held.id}/renew/`));
   const named = Number(root.dataset.openItem);
   if (Number.isInteger(named) && named > 0) openNamed(named); else loadNext();
 })();

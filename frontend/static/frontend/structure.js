@@ -11,10 +11,7 @@
   const list = (name) => (root.dataset[name] || "").split("|").filter(Boolean);
   const CHOICES = { terms: list("terms"), locations: list("locations"), severities: list("severities"), changes: list("changes") };
   const KEYS = ["term", "presence", "certainty", "location", "severity", "change"];
-  const RENEW_MS = 60000;
-  const csrf = (function () {
-    try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || ""; } catch (e) { return ""; }
-  })();
+  const client = window.CxrReviewClient;
   const $ = (sel) => root.querySelector(sel);
   const el = {
     meta: $("[data-meta]"), sentback: $("[data-sentback]"), reasons: $("[data-reasons]"), report: $("[data-report]"),
@@ -29,27 +26,12 @@
   let shownAt = 0;
   let busy = false;
   let showingPrior = false;
-  let lastActivity = Date.now();
 
   window.CxrKeymap.describe(SCREEN);
 
-  function say(text, isError) { el.status.textContent = text || ""; el.status.classList.toggle("error", !!isError); }
-  function errorText(response) {
-    const d = response.data;
-    if (!d) return `Error ${response.status}`;
-    if (typeof d.detail === "string") return d.detail;
-    return Object.entries(d).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(" ") : v}`).join("; ");
-  }
-  async function call(method, path, body) {
-    const response = await fetch(API + path, {
-      method: method, credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let data = null;
-    if (response.status !== 204) { try { data = await response.json(); } catch (e) { data = null; } }
-    return { status: response.status, data: data };
-  }
+  function say(text, isError) { client.say(el.status, text, isError); }
+  const errorText = client.errorText;
+  function call(method, path, body) { return client.request(method, API + path, body); }
   function options(select, values, blank) {
     select.replaceChildren();
     if (blank) select.append(new Option(blank, ""));
@@ -216,7 +198,7 @@
     if (!item || busy) return;
     busy = true;
     say("Saving…");
-    const seconds = Math.round((performance.now() - shownAt) / 100) / 10;
+    const seconds = client.secondsSince(shownAt);
     const findings = rows.map((row) => {
       const entry = { id: row.id, verdict: row.verdict === "reject" || row.verdict === "add" ? row.verdict : "accept" };
       KEYS.forEach((key) => { entry[key] = row[key] || null; });
@@ -239,7 +221,6 @@
   }
 
   document.addEventListener("keydown", (event) => {
-    lastActivity = Date.now();
     if (event.target === el.comment) {
       if (event.key === "Escape" || event.key === "Enter") { event.preventDefault(); el.comment.blur(); }
       return;
@@ -267,13 +248,9 @@
     else return;
     event.preventDefault();
   });
-  root.addEventListener("pointerdown", () => { lastActivity = Date.now(); });
   root.querySelector("[data-accept]").addEventListener("click", accept);
   root.querySelector("[data-skip]").addEventListener("click", skip);
   root.querySelector("[data-add]").addEventListener("click", openAdd);
-  // Keep the lease while the reader is active; an idle screen lets it lapse so others can take the item.
-  setInterval(() => {
-    if (item && Date.now() - lastActivity < 2 * RENEW_MS) call("POST", `/items/${item.id}/renew/`);
-  }, RENEW_MS);
+  client.keepLease(root, () => item, (held) => call("POST", `/items/${held.id}/renew/`));
   loadNext();
 })();
