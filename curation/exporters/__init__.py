@@ -16,7 +16,6 @@ from .datacard import DataCard
 from .images import IMAGE_KINDS
 from .sinks import DirSink, Sink, ZipSink
 
-FORMATS = ("nih", "chexpert", "chexmask", "coco", "mask-png", "dicom-seg", "jsonl")
 WRITERS: dict[str, Callable[[Export], None]] = {
     "nih": nih.write,
     "chexpert": chexpert.write,
@@ -26,29 +25,24 @@ WRITERS: dict[str, Callable[[Export], None]] = {
     "dicom-seg": dicom_seg.write,
     "jsonl": jsonl.write,
 }
+FORMATS = tuple(WRITERS)  # the issue's order: nih, chexpert, chexmask, coco, mask-png, dicom-seg, jsonl
 # Both readers (torchxrayvision, and CheXpert's own loaders) refuse pixel values above 255.
 EIGHT_BIT_ONLY = ("nih", "chexpert")
 # A SEG is only openable beside the image it references (OHIF, 3D Slicer): the DICOM goes with it.
 DICOM_ONLY = ("dicom-seg",)
 DEFAULT_IMAGES = {"nih": "png8", "chexpert": "png8", "dicom-seg": "dicom"}
 
-__all__ = ["FORMATS", "IMAGE_KINDS", "DirSink", "ExportError", "NotAvailable", "ZipSink", "export_version"]
+__all__ = ["FORMATS", "IMAGE_KINDS", "DirSink", "ExportError", "ZipSink", "export_version"]
 
 
 class ExportError(ValueError):
     """The export cannot be made as asked (unknown format, images the format does not carry)."""
 
 
-class NotAvailable(ExportError):
-    """A format the issue names whose writer is not built yet."""
-
-
 def check_request(fmt: str, images: str | None) -> str:
-    """The image kind to use for `fmt`; ExportError / NotAvailable with a message for the user."""
+    """The image kind to use for `fmt`; ExportError with a message for the user."""
     if fmt not in FORMATS:
         raise ExportError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
-    if fmt not in WRITERS:
-        raise NotAvailable(f"The {fmt} format is not available yet.")
     images = images or DEFAULT_IMAGES.get(fmt, "none")
     if images not in IMAGE_KINDS:
         raise ExportError(f"Unknown image kind {images!r}: use one of {', '.join(IMAGE_KINDS)}.")

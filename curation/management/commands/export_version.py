@@ -1,13 +1,13 @@
 """`python manage.py export_version --version ID --format FORMAT [--images KIND] --output DIR`: write one
 format of a dataset version unpacked into DIR (`DIR/<format>/...` and the data card beside it), with the
-same writer the export job streams into a zip. A format not built yet exits with code 2."""
+same writer the export job streams into a zip."""
 
 import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from curation.exporters import FORMATS, IMAGE_KINDS, DirSink, ExportError, NotAvailable, export_version
+from curation.exporters import FORMATS, IMAGE_KINDS, DirSink, ExportError, export_version
 from curation.models import DatasetVersion
 
 
@@ -35,8 +35,6 @@ class Command(BaseCommand):
             raise CommandError(f"No dataset version {options['version_id']}.")
         try:
             summary = export_version(version, options["fmt"], options["images"], DirSink(Path(options["output"])))
-        except NotAvailable as exc:
-            raise CommandError(str(exc), returncode=2) from exc
         except ExportError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(json.dumps(summary))
