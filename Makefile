@@ -17,6 +17,10 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 		echo "python3-venv is missing; installing it (needs root)"; \
 		apt-get update -qq && apt-get install -y -qq python3-venv python3.11-venv || \
 		{ echo "Install python3-venv (apt-get install python3.11-venv) and run make again."; exit 1; }; fi
+	@if [ ! -f /usr/include/ldap.h ] || [ ! -f /usr/include/sasl/sasl.h ]; then \
+		echo "python-ldap needs the OpenLDAP and SASL headers; installing them (needs root)"; \
+		apt-get update -qq && apt-get install -y -qq libldap2-dev libsasl2-dev || \
+		{ echo "Install libldap2-dev and libsasl2-dev (apt-get install libldap2-dev libsasl2-dev) and run make again."; exit 1; }; fi
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt -c constraints.txt

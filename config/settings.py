@@ -238,9 +238,21 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"] if not SECURE_HSTS_PRELOAD else []
 # --- Sign-in, API tokens and Content-Security-Policy -------------------------------------------
 # Failed sign-ins (login page and POST /api/auth/token/) are counted in the database by django-axes, per
 # account and client address, and per account from anywhere; see curation/signin.py and the README.
+#
+# Hospital sign-in, each optional and set from the environment (README "Hospital sign-in"): an LDAP / Active
+# Directory server, an OpenID Connect provider, and local passwords (on unless LOCAL_PASSWORDS=0). Directory
+# groups become project roles at each sign-in (curation/directory.py).
+LOCAL_PASSWORDS = env_bool("LOCAL_PASSWORDS", True)
+# --- LDAP (curation/ldap_auth.py) ---
+LDAP_ENABLED = bool(os.environ.get("LDAP_SERVER_URI", "").strip())
+# --- OpenID Connect (curation/oidc_auth.py) ---
+OIDC_ENABLED = bool(os.environ.get("OIDC_RP_CLIENT_ID", "").strip())
+# --- end of hospital sign-in ---
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out attempt before the password is checked
-    "django.contrib.auth.backends.ModelBackend",
+    *(["curation.ldap_auth.DirectoryLDAPBackend"] if LDAP_ENABLED else []),
+    *(["curation.oidc_auth.DirectoryOIDCBackend"] if OIDC_ENABLED else []),
+    *(["django.contrib.auth.backends.ModelBackend"] if LOCAL_PASSWORDS else []),
 ]
 AXES_HANDLER = "curation.signin.TieredDatabaseHandler"
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", 5))  # per account and client address

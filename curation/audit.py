@@ -79,7 +79,7 @@ def member_added(actor: User | None, membership: Membership) -> AuditEvent:
         obj_id=membership.pk,
         obj_repr=membership.user.username,
         project=membership.project,
-        after={"user": membership.user.username, "role": membership.role},
+        after={"user": membership.user.username, "role": membership.role, "source": membership.source},
     )
 
 
@@ -92,7 +92,7 @@ def member_role_changed(actor: User | None, membership: Membership, old_role: st
         obj_repr=membership.user.username,
         project=membership.project,
         before={"role": old_role},
-        after={"role": membership.role},
+        after={"role": membership.role, "source": membership.source},
     )
 
 
@@ -104,7 +104,7 @@ def member_removed(actor: User | None, membership: Membership) -> AuditEvent:
         obj_id=membership.pk,
         obj_repr=membership.user.username,
         project=membership.project,
-        before={"user": membership.user.username, "role": membership.role},
+        before={"user": membership.user.username, "role": membership.role, "source": membership.source},
     )
 
 

@@ -3,7 +3,7 @@
 from .audit import AuditEvent
 from .datasets import DatasetDefinition, DatasetRow, DatasetVersion, Split
 from .jobs import Job, JobChunk, JobStatus
-from .projects import Membership, Project, Role
+from .projects import Membership, MembershipSource, Project, Role
 from .studies import Dataset, DeidKey, Image, Patient, PseudonymMap, RenderStatus, Report, Series, Sex, Study, View
 from .tokens import ApiToken
 from .uploads import Upload
@@ -22,6 +22,7 @@ __all__ = [
     "JobChunk",
     "JobStatus",
     "Membership",
+    "MembershipSource",
     "Patient",
     "Project",
     "PseudonymMap",

@@ -27,6 +27,9 @@ class Project(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # An archived project keeps its data and audit trail but leaves the project list and takes no new
+    # work; site admins can restore it.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -35,12 +38,23 @@ class Project(models.Model):
         return self.name
 
 
+class MembershipSource(models.TextChoices):
+    """Who manages a membership: people on the members page, or a directory's group mapping at each sign-in."""
+
+    LOCAL = "local", "Added by an admin"
+    LDAP = "ldap", "LDAP group"
+    OIDC = "oidc", "OpenID Connect group"
+
+
 class Membership(models.Model):
     """A user's role in one project."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices)
+    # A directory-managed membership follows the user's groups (curation.directory): it changes or goes
+    # when the groups do. A local one is left alone by sign-in.
+    source = models.CharField(max_length=8, choices=MembershipSource.choices, default=MembershipSource.LOCAL)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
