@@ -182,8 +182,60 @@ def get_project(user: User, slug: str, name: Action = Action.VIEW_PROJECT) -> Pr
     return project
 
 
+# --- Site-level actions: what spans projects (creating and archiving projects, user accounts) -------------
+# Site admins are Django staff users, or users given the `curation.administer_site` permission (directly or
+# through a Django group), so a hospital can name site admins without making them staff of the Django admin.
+
+
+class SiteAction(StrEnum):
+    CREATE_PROJECTS = "site.create_projects"
+    ARCHIVE_PROJECTS = "site.archive_projects"
+    MANAGE_USERS = "site.manage_users"
+    RESET_LOCKOUTS = "site.reset_lockouts"
+
+
+_SITE_LABELS = {
+    SiteAction.CREATE_PROJECTS: "create projects",
+    SiteAction.ARCHIVE_PROJECTS: "archive or restore projects",
+    SiteAction.MANAGE_USERS: "create, deactivate or reset user accounts",
+    SiteAction.RESET_LOCKOUTS: "reset sign-in lockouts",
+}
+SITE_PERMISSION = "administer_site"
+
+
+def is_site_admin(user: User) -> bool:
+    """Staff, or holding the site permission (own or through a group). Cached on the user for the request."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_staff or user.is_superuser:
+        return True
+    if "_site_admin" not in user.__dict__:
+        from django.contrib.auth.models import Permission
+        from django.db.models import Q
+
+        # Asked of the tables, not of user.has_perm(): that goes through the authentication backends, and a
+        # deployment may run without ModelBackend (LOCAL_PASSWORDS=0).
+        user.__dict__["_site_admin"] = (
+            Permission.objects.filter(content_type__app_label="curation", codename=SITE_PERMISSION)
+            .filter(Q(user=user) | Q(group__user=user))
+            .exists()
+        )
+    return user.__dict__["_site_admin"]
+
+
+def site_allowed(user: User, name: SiteAction) -> bool:
+    """Whether to show a site-level button: the same rule `site_check()` enforces."""
+    return is_site_admin(user)
+
+
+def site_check(user: User, name: SiteAction) -> None:
+    """Raise PermissionDenied unless the user is a site admin (the one rule for every site action)."""
+    if not site_allowed(user, name):
+        raise PermissionDenied(f"Only site admins may {_SITE_LABELS[name]}.")
+
+
 def can_create_projects(user: User) -> bool:
-    return bool(user.is_authenticated and user.is_staff)
+    return site_allowed(user, SiteAction.CREATE_PROJECTS)
 
 
 class ProjectPermission(BasePermission):

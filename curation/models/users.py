@@ -13,6 +13,9 @@ class User(AbstractUser):
     # changepassword command): API tokens created before it are refused (curation.api.auth).
     password_changed_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta(AbstractUser.Meta):
+        permissions = [("administer_site", "Can administer the site: create and archive projects, manage accounts")]
+
     def __str__(self) -> str:
         return self.display_name or self.get_full_name() or self.username
 
