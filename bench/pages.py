@@ -25,7 +25,8 @@ DB_NAME = os.environ.get("BENCH_DB", "cxr_bench_pages")
 SLUG = "bench"
 RUNS = 20
 WARMUP = 3
-# NIH ChestX-ray14 labels with roughly their prevalence in the real dataset.
+# Each dataset's own label names with roughly their prevalence, so that a label asked of the wrong dataset
+# matches nothing, as in a real mixed project. NIH ChestX-ray14 rows have labels but no report text.
 LABELS = {
     "Atelectasis": 0.10,
     "Cardiomegaly": 0.025,
@@ -42,16 +43,55 @@ LABELS = {
     "Pleural_Thickening": 0.03,
     "Hernia": 0.002,
 }
-# Filter combinations that match nothing or little because their filters are correlated in the filled data
-# (reports only for has_report studies; dataset and sex both follow the row number).
+CHEXPERT_LABELS = {
+    "No Finding": 0.10,
+    "Enlarged Cardiomediastinum": 0.05,
+    "Cardiomegaly": 0.12,
+    "Lung Opacity": 0.47,
+    "Lung Lesion": 0.04,
+    "Edema": 0.24,
+    "Consolidation": 0.07,
+    "Pneumonia": 0.03,
+    "Atelectasis": 0.15,
+    "Pneumothorax": 0.09,
+    "Pleural Effusion": 0.39,
+    "Pleural Other": 0.02,
+    "Fracture": 0.04,
+    "Support Devices": 0.52,
+}
+PADCHEST_LABELS = {
+    "normal": 0.36,
+    "pleural effusion": 0.05,
+    "cardiomegaly": 0.09,
+    "pneumonia": 0.04,
+    "nodule": 0.04,
+    "atelectasis": 0.04,
+    "infiltrates": 0.05,
+    "scoliosis": 0.05,
+    "aortic elongation": 0.08,
+    "chronic changes": 0.07,
+}
+# Filter combinations that match nothing or little because their filters are correlated in the filled data:
+# a dataset's label or mined labels asked of another dataset, reports and review items only where there is
+# text, dataset and sex both following the row number.
 ADVERSARIAL = [
     "has_report=false&mined_status=positive",
     "has_report=false&label=Effusion",
+    "has_report=true&label=Effusion",
+    "dataset=chexpert&label=Effusion",
+    "dataset=nih&label=Support%20Devices",
+    "dataset=nih&mined_label=Effusion",
+    "dataset=nih&qc_decision=reject&mined_status=uncertain",
     "dataset=padchest&sex=M",
+    "dataset=padchest&label=pleural%20effusion&view=LAT&qc_decision=reject",
     "view=LAT&qc_decision=reject&label=Pneumonia",
     "mined_label=Hernia&mined_status=uncertain&qc_decision=reject",
+    "dataset=nih&review_state=final",
+    "has_report=false&review_state=pending",
 ]
-LABEL_COMBOS = 512  # distinct source_labels objects the studies draw from
+LABEL_COMBOS = 512
+# Bumped whenever fill() changes: a kept database from an older fill is filled again.
+FILL_VERSION = 3  # distinct source_labels objects the studies draw from
 
 
 def setup_django() -> None:
@@ -83,17 +123,17 @@ def ensure_database() -> None:
             conn.execute(f'CREATE DATABASE "{DB_NAME}"')
 
 
-def label_combos(seed: int = 7) -> list[str]:
-    """Source-label objects drawn with the labels' prevalence: NIH style, positives only plus a few 0s."""
+def label_combos(labels: dict[str, float], seed: int = 7) -> list[str]:
+    """Source-label objects drawn with the labels' prevalence: positives plus a few 0s (as the datasets have)."""
     import random
 
     rng = random.Random(seed)
     combos = []
     for _ in range(LABEL_COMBOS):
-        labels = {name: 1 for name, p in LABELS.items() if rng.random() < p}
-        for name in rng.sample(sorted(LABELS), 2):
-            labels.setdefault(name, 0)
-        combos.append(json.dumps(labels))
+        drawn = {name: 1 for name, p in labels.items() if rng.random() < p}
+        for name in rng.sample(sorted(labels), 2):
+            drawn.setdefault(name, 0)
+        combos.append(json.dumps(drawn))
     return combos
 
 
@@ -102,7 +142,11 @@ def fill(project_id: int, studies: int) -> dict:
     from django.db import connection
 
     patients = max(1, studies // 2)
-    combos = label_combos()
+    combos = {
+        "nih": label_combos(LABELS),
+        "chexpert": label_combos(CHEXPERT_LABELS),
+        "padchest": label_combos(PADCHEST_LABELS),
+    }
     names = sorted(LABELS)
     timings = {}
     with connection.cursor() as cur:
@@ -125,10 +169,10 @@ def fill(project_id: int, studies: int) -> dict:
         step(
             "studies",
             """INSERT INTO curation_study (project_id, patient_id, dataset, study_key, study_date, accession,
-                   age_years, sex, has_report, image_count, created_at)
+                   age_years, sex, has_report, image_count, created_at, facets)
                SELECT %(p)s, %(first)s + (g %% %(np)s), (ARRAY['nih', 'chexpert', 'mimic', 'padchest'])[1 + g %% 4],
                    'S' || g, date '2010-01-01' + (g %% 4000), '', 18 + (g::bigint * 7919) %% 80,
-                   (ARRAY['M', 'F'])[1 + (g %% %(np)s) %% 2], random() < 0.9, 1, now()
+                   (ARRAY['M', 'F'])[1 + (g %% %(np)s) %% 2], g %% 4 <> 0 AND random() < 0.9, 1, now(), '{}'::text[]
                FROM generate_series(1, %(n)s) g""",
             {"p": project_id, "first": first_patient, "np": patients, "n": studies},
         )
@@ -136,9 +180,9 @@ def fill(project_id: int, studies: int) -> dict:
             "images",
             """INSERT INTO curation_image (project_id, study_id, image_key, view_position, modality, photometric,
                    content_sha256, original, display, display16, thumbnail, display_meta, render_status,
-                   render_error, source_path, created_at)
+                   render_error, source_path, created_at, redaction, redaction_boxes)
                SELECT %(p)s, s.id, 'I' || s.id || '.' || v.n, v.view, 'CR', 'MONOCHROME2', '', '', '', '', '',
-                   '{}', 'done', '', '', now()
+                   '{}', 'done', '', '', now(), '', '[]'
                FROM curation_study s
                CROSS JOIN LATERAL (
                    -- `0 * s.id`: an outer reference, so random() is drawn per study, not once.
@@ -155,11 +199,24 @@ def fill(project_id: int, studies: int) -> dict:
         )
         step(
             "reports",
+            # NIH rows: labels, no text (has_report false); the others: text where has_report, with the labels
+            # of their own label space (MIMIC-CXR uses CheXpert's).
             """INSERT INTO curation_report (study_id, text, source, source_labels, scrubbed_items, created_at)
-               SELECT s.id, 'FINDINGS: heart size normal. IMPRESSION: no acute disease.', s.dataset,
-                   (%(combos)s::jsonb[])[1 + (s.id * 2654435761) %% %(k)s], 0, now()
-               FROM curation_study s WHERE s.project_id = %(p)s AND s.has_report""",
-            {"p": project_id, "combos": combos, "k": len(combos)},
+               SELECT s.id,
+                   CASE WHEN s.has_report THEN 'FINDINGS: heart size normal. IMPRESSION: no acute disease.'
+                        ELSE '' END,
+                   s.dataset,
+                   (CASE s.dataset WHEN 'nih' THEN %(nih)s::jsonb[] WHEN 'padchest' THEN %(pad)s::jsonb[]
+                         ELSE %(chex)s::jsonb[] END)[1 + (s.id * 2654435761) %% %(k)s],
+                   0, now()
+               FROM curation_study s WHERE s.project_id = %(p)s AND (s.has_report OR s.dataset = 'nih')""",
+            {
+                "p": project_id,
+                "nih": combos["nih"],
+                "chex": combos["chexpert"],
+                "pad": combos["padchest"],
+                "k": LABEL_COMBOS,
+            },
         )
         stats = {name: {"positive": 0, "negative": 0, "uncertain": 0} for name in names}
         cur.execute(
@@ -198,6 +255,21 @@ def fill(project_id: int, studies: int) -> dict:
                ORDER BY i.id, n""",
             {"p": project_id},
         )
+        for table in ("curation_image", "curation_report", "nlp_minedlabel", "labeling_qcresult"):
+            cur.execute(f"VACUUM ANALYZE {table}")
+    return timings
+
+
+def fill_facets(project_id: int) -> dict:
+    """The facets through the app's own code (what a labeling run's completion does): timed, and a figure."""
+    from django.db import connection
+
+    from curation.services.facets import refresh_project
+
+    start = time.perf_counter()
+    timings = {"facets_studies_changed": refresh_project(project_id)}
+    timings["facets_refresh_project"] = round(time.perf_counter() - start, 1)
+    with connection.cursor() as cur:
         start = time.perf_counter()
         for table in ("curation_patient", "curation_study", "curation_image", "curation_report", "nlp_minedlabel"):
             cur.execute(f"VACUUM ANALYZE {table}")
@@ -235,11 +307,7 @@ def ensure_data(studies: int) -> dict:
     project, _ = Project.objects.get_or_create(slug=SLUG, defaults={"name": "Bench"})
     Membership.objects.get_or_create(project=project, user=user, defaults={"role": Role.ADMIN})
     have = Study.objects.filter(project=project).count()
-    if have == studies:
-        from labeling.models import ReviewItem
-
-        if not ReviewItem.objects.filter(project=project).exists():  # a database filled before review existed
-            return {"filled": False, "studies": have, "review_items_seconds": fill_review(project.pk)}
+    if have == studies and project.options.get("bench_fill") == FILL_VERSION:
         return {"filled": False, "studies": have}
     start = time.perf_counter()
     with connection.cursor() as cur:
@@ -250,6 +318,9 @@ def ensure_data(studies: int) -> dict:
         )
     timings = fill(project.pk, studies)
     timings["review_items"] = fill_review(project.pk)
+    timings.update(fill_facets(project.pk))
+    project.options = {**project.options, "bench_fill": FILL_VERSION}
+    project.save(update_fields=["options"])
     return {"filled": True, "studies": studies, "seconds": round(time.perf_counter() - start, 1), "steps": timings}
 
 

@@ -174,6 +174,9 @@ JOBS_IN_PROCESS = not CELERY_BROKER_URL
 # In-process jobs started from a web request run on a background thread so the page can show
 # live progress; set 0 to run them synchronously (tests, management commands).
 JOBS_IN_PROCESS_THREAD = env_bool("JOBS_IN_PROCESS_THREAD", True)
+# The study list's first query plan gets this long (PostgreSQL) before the list is read again from the filter
+# index (curation.services.studies.within_plan_budget); 0 turns the fallback off.
+STUDY_LIST_PLAN_BUDGET_MS = int(os.environ.get("STUDY_LIST_PLAN_BUDGET_MS", 30))
 CELERY_TASK_ALWAYS_EAGER = JOBS_IN_PROCESS
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True

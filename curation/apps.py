@@ -11,3 +11,6 @@ class CurationConfig(AppConfig):
         from . import checks, dispatch, tasks  # noqa: F401 -- importing tasks registers the job kinds; checks register
 
         dispatch.announce_mode_once()
+        from .services import facets
+
+        facets.connect_signals()

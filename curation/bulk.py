@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from django.db import connection, models
 from django.utils import timezone
 
+from .models.fields import TokenArray, TokenArrayField
+
 BULK_BATCH = 2000
 
 
@@ -37,6 +39,8 @@ def _plan(model: type[models.Model], with_id: bool):
             default = field.get_default()
             if is_json and default is not None:
                 default = json.dumps(default)
+            elif isinstance(field, TokenArrayField):
+                default = TokenArray(sorted(set(default or ())))
         plan.append((field, field.attname, field.name, default, is_json))
     return plan
 
@@ -80,6 +84,10 @@ def _text(value) -> str:
         return repr(value)
     if kind is dict or kind is list:
         return json.dumps(value).translate(_ESCAPES)
+    if kind is TokenArray:
+        # A PostgreSQL array literal, every element quoted (label names hold spaces, commas and brackets).
+        quoted = ('"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"' for t in value)
+        return ("{" + ",".join(quoted) + "}").translate(_ESCAPES)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value).translate(_ESCAPES)

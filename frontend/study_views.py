@@ -26,6 +26,7 @@ from curation.services.studies import (
     sorted_page,
     source_label_names,
     study_queryset,
+    within_plan_budget,
 )
 from labeling.models import Decision, ReviewState
 from nlp.models import LabelingRun, MinedLabel
@@ -47,7 +48,7 @@ def study_list(request, slug):
     sort = sort if sort in SORTS else "newest"
     matching = study_queryset(project, filters)
     qs = matching.prefetch_related(Prefetch("images", queryset=Image.objects.order_by("pk"), to_attr="image_list"))
-    studies, next_before = sorted_page(qs, sort, request.GET.get("before"))
+    studies, next_before = within_plan_budget(lambda: sorted_page(qs, sort, request.GET.get("before")))
     for study in studies:
         study.title = study_title(study)
     query = request.GET.copy()

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from curation.models import Image, Project, PseudonymMap, RenderStatus, User
+from curation.services import facets
 from curation.tasking import JobFailed
 
 from .models import Mask, MaskSource, QcResult, ReferenceBankFile, ReviewItem, ReviewKind, ReviewState
@@ -471,6 +472,8 @@ def run_qc_chunk(ctx, spec: dict) -> dict:
             ctx.advance(1, **{report.decision: 1})
         with transaction.atomic():
             QcResult.objects.bulk_create(rows, ignore_conflicts=True)
+            # The study list's qc_decision filter reads each study's facets.
+            facets.refresh_studies({images[row.image_id].study_id for row in rows})
     return counts
 
 

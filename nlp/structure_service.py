@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 
 from curation.models import Patient, Report, Study
+from curation.services import facets
 
 from .models import (
     ChangeOrigin,
@@ -351,6 +352,7 @@ def fill_structure_queue(project, run: StructureRun, required_reads: int = 1, ac
             per_study[finding.study_id].append(finding)
         items = [structure_item(project, run, sid, rows, changes, required_reads) for sid, rows in per_study.items()]
         ReviewItem.objects.bulk_create(items, batch_size=FILL_BATCH, ignore_conflicts=True)
+        facets.refresh_review_tokens(item.study_id for item in items)  # the study list's review_state filter
     created = ReviewItem.objects.filter(project=project, kind=ReviewKind.STRUCTURE).count() - before
     events.queue_filled(
         actor, project, ReviewKind.STRUCTURE, {"structure_run": run.pk, "required_reads": required_reads}, created

@@ -56,3 +56,14 @@ class IdCursorPagination(CheckedCursorMixin, CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+class PlanBudgetCursorPagination(IdCursorPagination):
+    """The study list's pages, read under the planner's time budget (curation.services.studies)."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        from ..services.studies import within_plan_budget
+
+        return within_plan_budget(
+            lambda: super(PlanBudgetCursorPagination, self).paginate_queryset(queryset, request, view)
+        )

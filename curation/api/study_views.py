@@ -23,6 +23,7 @@ from ..services import studies, uploads
 from ..services.studies import StudyFilters, patient_timeline, study_queryset
 from . import serializers as s
 from . import study_serializers as ss
+from .pagination import PlanBudgetCursorPagination
 from .parsers import BoundedJSONParser
 from .views import ProjectScopedMixin
 
@@ -70,6 +71,7 @@ class StudyListView(ProjectScopedMixin, generics.ListAPIView):
 
     project_actions = {"GET": Action.VIEW_STUDIES}
     serializer_class = ss.StudyListSerializer
+    pagination_class = PlanBudgetCursorPagination
 
     def get_queryset(self):
         return study_queryset(self.project, StudyFilters.from_query(self.request.query_params))

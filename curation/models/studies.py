@@ -6,6 +6,8 @@ Columns that queues, filters and exports query are indexed.
 
 from django.db import models
 
+from .fields import TokenArrayField
+
 
 class Sex(models.TextChoices):
     MALE = "M", "Male"
@@ -68,6 +70,10 @@ class Study(models.Model):
     has_report = models.BooleanField(default=False)
     image_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # What the study list filters on, as tokens ("d:nih", "v:LAT", "l:Effusion", "m:Edema:uncertain",
+    # "q:reject"...), kept current by curation.services.facets: one GIN probe answers any combination,
+    # however the filters correlate (migration 0014 has the index).
+    facets = TokenArrayField(default=list, blank=True, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "dataset", "study_key"], name="study_unique_key")]

@@ -18,7 +18,9 @@ from django.db.models import F
 
 from ..bulk import insert_rows, prepare_copy, run_copy
 from ..models import Image, Patient, Project, RenderStatus, Report, Series, Study
+from ..models.fields import TokenArray
 from ..models.studies import Redaction
+from . import facets
 
 
 @dataclass(slots=True)
@@ -168,6 +170,9 @@ class DirectSink:
     def mark_has_report(self, study_ids: list[int]) -> None:
         Study.objects.filter(pk__in=study_ids, has_report=False).update(has_report=True)
 
+    def refresh_facets(self, study_ids: list[int]) -> None:
+        facets.refresh_studies(study_ids)
+
 
 class DeferredSink(DirectSink):
     """Records the writes of one batch (ids allocated now) so another thread can apply them later."""
@@ -190,6 +195,9 @@ class DeferredSink(DirectSink):
     def mark_has_report(self, study_ids: list[int]) -> None:
         self.ops.append(("report", study_ids))
 
+    def refresh_facets(self, study_ids: list[int]) -> None:
+        self.ops.append(("facets", study_ids))
+
     def apply(self) -> None:
         direct = DirectSink()
         for op in self.ops:
@@ -197,8 +205,10 @@ class DeferredSink(DirectSink):
                 run_copy(op[1], op[2])
             elif op[0] == "bump":
                 direct.bump_image_count(op[1], op[2])
-            else:
+            elif op[0] == "report":
                 direct.mark_has_report(op[1])
+            else:
+                direct.refresh_facets(op[1])
 
 
 def _fast_commit_settings() -> None:
@@ -357,6 +367,11 @@ def _write(project, dataset, items, cache: ImportCache, added: dict, sink: Direc
         ),
     )
     outcome.reports_created = _reports(dataset, fresh, study_ids, cache, added, sink)
+    # New studies got their facets with their row; a study from an earlier batch may have gained a view or
+    # a report here, so its facets are recomputed after this batch's rows.
+    existing = sorted({pk for key, pk in study_ids.items() if key not in added["studies"]})
+    if existing:
+        sink.refresh_facets(existing)
     outcome.imported = len(fresh)
     return outcome
 
@@ -377,8 +392,10 @@ def _patients(project: Project, items, cache: ImportCache, added: dict, sink) ->
 def _studies(project, dataset, items, patient_ids, cache: ImportCache, added: dict, sink) -> tuple[dict[str, int], int]:
     counts = Counter(i.study_key for i in items)
     first: dict[str, IngestItem] = {}
+    by_key: dict[str, list[IngestItem]] = {}
     for item in items:
         first.setdefault(item.study_key, item)
+        by_key.setdefault(item.study_key, []).append(item)
     ids = {k: cache.studies[k] for k in first if k in cache.studies}
     # Studies that already existed (a second image of a study, in a later batch) get their count bumped.
     for key, study_id in ids.items():
@@ -395,6 +412,7 @@ def _studies(project, dataset, items, patient_ids, cache: ImportCache, added: di
             "sex": i.sex,
             "has_report": bool(i.report_text),
             "image_count": counts[key],
+            "facets": _new_study_facets(dataset, by_key[key]),
         }
         for key, i in first.items()
         if key not in ids
@@ -404,6 +422,17 @@ def _studies(project, dataset, items, patient_ids, cache: ImportCache, added: di
             ids[row["study_key"]] = pk
             added["studies"][row["study_key"]] = pk
     return ids, len(new)
+
+
+def _new_study_facets(dataset: str, items: list[IngestItem]) -> TokenArray:
+    """A new study's facets from its items in this batch, by the rules the rows follow: the study row's
+    has_report comes from its first item, and _reports keeps the first item with a report or labels (and
+    marks the study reported when that one has text)."""
+    report = next((i for i in items if i.report_text or i.source_labels), None)
+    has_report = bool(items[0].report_text) or bool(report and report.report_text)
+    views = {i.view_position for i in items}
+    labels = report.source_labels if report else None
+    return TokenArray(facets.facets_for_new_study(dataset, items[0].sex, has_report, views, labels))
 
 
 def _series(items, study_ids) -> dict[tuple[str, str], int]:

@@ -1,23 +1,30 @@
 """Reading studies for the browser and the API: validated filters, keyset pages, a patient's timeline.
 
-Every filter value comes from an allow-list or is range-checked before it reaches the ORM, and every filter
-on another table is an EXISTS probe, so a page costs the same on 10^6 studies as on 10^3.
+Every filter value comes from an allow-list or is range-checked before it reaches the ORM. The equality
+filters are the study's facets (curation.services.facets) under one GIN index, and a list query that the
+planner misjudges falls back to the plan that starts from that index (within_plan_budget), so a page costs
+about the same on 10^6 studies as on 10^3, whatever the combination.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTransform
 
-from labeling.models import Decision, QcResult, ReviewItem, ReviewState
-from nlp.models import LabelingRun, MinedLabel
+from labeling.models import Decision, ReviewState
+from nlp.models import LabelingRun
 
-from ..models import Dataset, Image, Project, Report, Sex, Study, View
+from ..models import Dataset, Project, Report, Sex, Study, View
+from . import facets
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 # Database ids are signed 64-bit integers: anything outside is no id at all (and would overflow the driver).
@@ -135,54 +142,83 @@ def latest_successful_run(project: Project) -> LabelingRun | None:
     return LabelingRun.objects.filter(project=project, complete=True).order_by("-id").first()
 
 
-def positive_source_label(label: str):
-    """Reports whose dataset labels have `label` = 1; the name is data, never part of a lookup."""
-    if connection.vendor == "postgresql":
-        # JSON containment, served by the GIN (jsonb_path_ops) index of migration curation 0006.
-        return Report.objects.filter(source_labels__contains={label: 1})
-    # SQLite has no JSON containment: compare the key's value instead.
-    return Report.objects.alias(label_value=KeyTransform(label, "source_labels")).filter(label_value=1)
+def filter_tokens(filters: StudyFilters) -> list[str]:
+    """The facets (curation.services.facets) a study must hold to match the equality filters."""
+    wanted = []
+    if filters.dataset:
+        wanted.append(facets.dataset_token(filters.dataset))
+    if filters.sex:
+        wanted.append(facets.sex_token(filters.sex))
+    if filters.has_report is not None:
+        wanted.append(facets.report_token(filters.has_report))
+    if filters.view:
+        wanted.append(facets.view_token(filters.view))
+    if filters.label:
+        wanted.append(facets.label_token(filters.label))
+    if filters.mined_label:
+        wanted.append(facets.mined_token(filters.mined_label, filters.mined_status or "positive"))
+    elif filters.mined_status:
+        wanted.append(facets.mined_status_token(filters.mined_status))
+    if filters.qc_decision:
+        wanted.append(facets.qc_token(filters.qc_decision))
+    if filters.review_state:
+        wanted.append(facets.review_token(filters.review_state))
+    return wanted
 
 
 def study_queryset(project: Project, filters: StudyFilters) -> QuerySet[Study]:
-    """The project's studies matching every filter (unordered: callers page by id)."""
+    """The project's studies matching every filter (unordered: callers page by id).
+
+    Every equality filter is a facet of the study, so any combination is one containment test that the GIN
+    index answers by intersecting posting lists; ages are a range on the study row.
+    """
     qs = Study.objects.filter(project=project).select_related("patient")
-    if filters.dataset:
-        qs = qs.filter(dataset=filters.dataset)
-    if filters.sex:
-        qs = qs.filter(sex=filters.sex)
+    wanted = filter_tokens(filters)
+    if wanted:
+        qs = qs.filter(facets__has_all=wanted)
     if filters.age_min is not None:
         qs = qs.filter(age_years__gte=filters.age_min)
     if filters.age_max is not None:
         qs = qs.filter(age_years__lte=filters.age_max)
-    if filters.has_report is not None:
-        qs = qs.filter(has_report=filters.has_report)
-    # EXISTS, never a JOIN + DISTINCT: each filter is one index probe per candidate study.
-    if filters.view:
-        qs = qs.filter(Exists(Image.objects.filter(study=OuterRef("pk"), view_position=filters.view)))
-    if filters.label:
-        qs = qs.filter(Exists(positive_source_label(filters.label).filter(study=OuterRef("pk"))))
-    if filters.mined_label or filters.mined_status:
-        run = latest_successful_run(project)
-        # Labels are mined from report text: a study without one has none, and asking the database would
-        # cost a scan of every report-less study (the planner cannot know the two filters exclude each other).
-        if run is None or filters.has_report is False:
-            return qs.none()
-        mined = MinedLabel.objects.filter(run_id=run.pk, study=OuterRef("pk"))
-        if filters.mined_label:
-            mined = mined.filter(label=filters.mined_label, status=filters.mined_status or "positive")
-        else:
-            mined = mined.filter(status=filters.mined_status)
-        qs = qs.filter(Exists(mined))
-    if filters.qc_decision:
-        newer = QcResult.objects.filter(image_id=OuterRef("image_id"), id__gt=OuterRef("id"))
-        latest_with_decision = QcResult.objects.filter(
-            image__study=OuterRef("pk"), decision=filters.qc_decision
-        ).filter(~Exists(newer))
-        qs = qs.filter(Exists(latest_with_decision))
-    if filters.review_state:
-        qs = qs.filter(Exists(ReviewItem.objects.filter(study=OuterRef("pk"), state=filters.review_state)))
     return qs
+
+
+# --- A time budget for the planner's first choice ---------------------------------------------------------
+# PostgreSQL estimates a combination of filters as if they were independent. When they are correlated in the
+# data (a dataset's label asked of another dataset, "no report" with a mined label), it expects many matches,
+# walks the id index for the first 50, and may read every study to find none. So a list query gets a short
+# budget; past it, the same query runs again with index walks off, which leaves the bitmap plan that starts
+# from the GIN intersection: fast exactly when matches are few, the case that made the first plan slow.
+
+
+def within_plan_budget(evaluate):
+    """`evaluate()` (a callable that runs the list's queries) under the budget, then with the bitmap plan."""
+    budget = settings.STUDY_LIST_PLAN_BUDGET_MS
+    if connection.vendor != "postgresql" or not budget:
+        return evaluate()
+    from django.db.utils import OperationalError
+    from psycopg.errors import QueryCanceled
+
+    # SET LOCAL ends with the transaction, but outlives a released savepoint: inside an outer transaction
+    # the settings are put back for the rest of it.
+    nested = connection.in_atomic_block
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL statement_timeout = %s", [f"{int(budget)}ms"])
+            result = evaluate()
+            if nested:
+                cursor.execute("SET LOCAL statement_timeout TO DEFAULT")
+            return result
+    except OperationalError as exc:
+        if not isinstance(exc.__cause__, QueryCanceled):
+            raise
+    log.info("study list over its plan budget (%s ms): read again from the filter index", budget)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off")
+        result = evaluate()
+        if nested:
+            cursor.execute("SET LOCAL enable_indexscan TO DEFAULT; SET LOCAL enable_indexonlyscan TO DEFAULT")
+        return result
 
 
 def parse_id(raw) -> int | None:
@@ -269,7 +305,7 @@ COUNT_CAP = 1_000
 
 def capped_count(qs: QuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
     """How many rows match, counting no further than `cap`: (count, True when there are more)."""
-    n = qs.order_by()[: cap + 1].count()
+    n = within_plan_budget(lambda: qs.order_by()[: cap + 1].count())
     return min(n, cap), n > cap
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
 
+from curation.services import facets
 from nlp.models import LabelingRun, MinedLabel
 
 from ..models import QcResult, ReviewItem, ReviewKind
@@ -94,6 +95,7 @@ def _space_labels(project, run) -> list[str]:
 def _insert(items: list[ReviewItem]) -> None:
     # ignore_conflicts: an item that exists (or that a concurrent fill just made) is left as it is.
     ReviewItem.objects.bulk_create(items, batch_size=BATCH, ignore_conflicts=True)
+    facets.refresh_review_tokens(item.study_id for item in items)  # the study list's review_state filter
 
 
 def fill_label_queue(project, run: LabelingRun, required_reads: int = 1, actor=None, progress=None) -> dict:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from curation.errors import Conflict
 from curation.permissions import Action, action
+from curation.services import facets
 
 from ..models import Claim, ClaimOutcome, ReviewItem, ReviewKind, ReviewState
 from . import events, locks
@@ -187,6 +188,7 @@ def _claim_slot(reader, item: ReviewItem, now, everyone: list[Claim] | None = No
         item.state = ReviewState.IN_REVIEW
     # Always written, so the number of queries does not depend on the state the item was in.
     ReviewItem.objects.filter(pk=item.pk).update(state=item.state, updated_at=now)
+    facets.refresh_review_tokens([item.study_id])  # the study list's review_state filter
     events.item_claimed(reader, item, claim)
     return claim
 

@@ -174,14 +174,14 @@ def test_next_and_decide_take_the_same_number_of_queries_whatever_the_queue_size
         return api(type(reader).objects.get(pk=reader.pk))
 
     # When the radiologist claims the next item, then decides it
-    # (project, role, savepoint, resume check, locked walk, claims, insert, state, audit, release savepoint,
-    # images, report, the upcoming item, its image)
+    # (project, role, savepoint, resume check, locked walk, claims, insert, state, the study's review facets,
+    # audit, release savepoint, images, report, the upcoming item, its image)
     next_client, decide_client = client(), client()
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(15):
         body = next_client.post(f"{BASE}/label/next/").json()
-    # (project, role, savepoint, locked item, claim, the round's reads, insert, claim decided, state, audit,
-    # release savepoint)
-    with django_assert_num_queries(11):
+    # (project, role, savepoint, locked item, claim, the round's reads, insert, claim decided, state, the study's
+    # review facets, audit, release savepoint)
+    with django_assert_num_queries(12):
         response = decide_client.post(f"{BASE}/items/{body['id']}/decide/", {"payload": {"labels": {}}}, format="json")
     # Then the item was the top one, with the next one's image to fetch ahead, and the read is in
     assert (body["priority"], len(body["prefetch"]), response.status_code) == (round((size - 1) / size, 4), 1, 201)

@@ -356,8 +356,9 @@ def test_next_item_takes_the_same_number_of_queries_whatever_the_queue_size(
         services.decide(readers[0], project, got.item.pk, {"labels": {}})
     reader = type(readers[0]).objects.get(pk=readers[0].pk)  # a fresh user: the role lookup counts too
     # When the reader asks for the next item
-    # (role, savepoint, resume check, locked walk, claims, insert, state, audit, release savepoint)
-    with django_assert_num_queries(9):
+    # (role, savepoint, resume check, locked walk, claims, insert, state, the study's review facets, audit,
+    # release savepoint)
+    with django_assert_num_queries(10):
         got = queue.next_item(reader, project, "label")
     # Then they got one they had not read
     assert got.item.pk == items[-(size // 3) - 1].pk
