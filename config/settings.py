@@ -248,8 +248,183 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"] if not SECURE_HSTS_PRELOAD else []
 LOCAL_PASSWORDS = env_bool("LOCAL_PASSWORDS", True)
 # --- LDAP (curation/ldap_auth.py) ---
 LDAP_ENABLED = bool(os.environ.get("LDAP_SERVER_URI", "").strip())
+# Group → project roles (JSON, curation.directory.parse_group_roles). It needs the models to be parsed, so the
+# system check curation.E110 (and every sign-in) parses it; the other values are checked here, at startup.
+LDAP_GROUP_ROLES = os.environ.get("LDAP_GROUP_ROLES", "")
+
+
+def ldap_settings_from_env(environ) -> dict:
+    """django-auth-ldap's AUTH_LDAP_* settings (and LDAP_USERNAME_ATTR) from the LDAP_* variables; raises
+    ImproperlyConfigured for a value it cannot use. A function so the sign-in tests build their settings as a
+    deployment does."""
+    import re
+
+    import ldap
+    from django_auth_ldap import config as ldap_config
+
+    def get(name: str, default: str = "") -> str:
+        return (environ.get(name) or default).strip()
+
+    # name → (django-auth-ldap group type, the filter that finds such groups)
+    group_types = {
+        "groupofnames": (ldap_config.GroupOfNamesType, "(objectClass=groupOfNames)"),
+        "nestedgroupofnames": (ldap_config.NestedGroupOfNamesType, "(objectClass=groupOfNames)"),
+        "groupofuniquenames": (ldap_config.GroupOfUniqueNamesType, "(objectClass=groupOfUniqueNames)"),
+        "posixgroup": (ldap_config.PosixGroupType, "(objectClass=posixGroup)"),
+        "activedirectory": (ldap_config.ActiveDirectoryGroupType, "(objectClass=group)"),
+        "nestedactivedirectory": (ldap_config.NestedActiveDirectoryGroupType, "(objectClass=group)"),
+    }
+    user_base = get("LDAP_USER_SEARCH_BASE")
+    if not user_base:
+        raise ImproperlyConfigured("LDAP_USER_SEARCH_BASE must be set with LDAP_SERVER_URI (e.g. ou=people,dc=x).")
+    user_filter = get("LDAP_USER_FILTER", "(uid=%(user)s)")
+    try:
+        user_filter % {"user": "x"}  # noqa: B018 -- a stray % would otherwise fail at the first sign-in
+    except (KeyError, ValueError, TypeError):
+        raise ImproperlyConfigured("LDAP_USER_FILTER may hold no % other than %(user)s.") from None
+    if "%(user)s" not in user_filter or not (user_filter.startswith("(") and user_filter.endswith(")")):
+        raise ImproperlyConfigured('LDAP_USER_FILTER must be a filter naming %(user)s, e.g. "(uid=%(user)s)".')
+    # The Django username is this attribute's value in the directory, not what was typed: LDAP matching ignores
+    # case and extra spaces, so two spellings must not make two accounts.
+    named = re.search(r"\(([A-Za-z][\w-]*)=%\(user\)s\)", user_filter)
+    username_attr = get("LDAP_USERNAME_ATTR") or (named.group(1) if named else "")
+    if not username_attr:
+        raise ImproperlyConfigured("LDAP_USERNAME_ATTR must be set when LDAP_USER_FILTER has no (attr=%(user)s).")
+    type_name = get("LDAP_GROUP_TYPE", "groupOfNames")
+    if type_name.lower() not in group_types:
+        raise ImproperlyConfigured(
+            f"LDAP_GROUP_TYPE {type_name!r} is not one of: groupOfNames, nestedGroupOfNames, groupOfUniqueNames, "
+            "posixGroup, activeDirectory, nestedActiveDirectory."
+        )
+    group_type, group_filter = group_types[type_name.lower()]
+    group_base = get("LDAP_GROUP_SEARCH_BASE")
+    require_group = get("LDAP_REQUIRE_GROUP") or None
+    if not group_base and (require_group or get("LDAP_GROUP_ROLES")):
+        raise ImproperlyConfigured("LDAP_GROUP_ROLES and LDAP_REQUIRE_GROUP need LDAP_GROUP_SEARCH_BASE.")
+    try:
+        timeout = float(get("LDAP_TIMEOUT_SECONDS", "5"))
+    except ValueError:
+        timeout = 0
+    if not 0 < timeout <= 120:
+        raise ImproperlyConfigured("LDAP_TIMEOUT_SECONDS must be a number of seconds between 0 and 120.")
+    # A dead or silent server must not hang a sign-in: a bound on connecting and on every answer. Referrals off:
+    # Active Directory answers searches at the domain root with referrals the bind cannot follow.
+    options = {ldap.OPT_NETWORK_TIMEOUT: timeout, ldap.OPT_TIMEOUT: timeout, ldap.OPT_REFERRALS: 0}
+    start_tls = get("LDAP_START_TLS").lower() in {"1", "true", "yes", "on"}
+    if start_tls or get("LDAP_SERVER_URI").lower().startswith("ldaps:") or get("LDAP_TLS_CA_FILE"):
+        # The server's certificate is always verified, whatever /etc/ldap/ldap.conf says.
+        if get("LDAP_TLS_CA_FILE"):
+            options[ldap.OPT_X_TLS_CACERTFILE] = get("LDAP_TLS_CA_FILE")
+        options[ldap.OPT_X_TLS_REQUIRE_CERT] = ldap.OPT_X_TLS_DEMAND
+        options[ldap.OPT_X_TLS_NEWCTX] = 0  # last: applies the TLS options above to this connection
+    fields = {
+        "first_name": get("LDAP_ATTR_FIRST_NAME", "givenName"),
+        "last_name": get("LDAP_ATTR_LAST_NAME", "sn"),
+        "email": get("LDAP_ATTR_EMAIL", "mail"),
+        "display_name": get("LDAP_ATTR_DISPLAY_NAME", "displayName"),
+    }
+    return {
+        "AUTH_LDAP_SERVER_URI": get("LDAP_SERVER_URI"),
+        "AUTH_LDAP_BIND_DN": get("LDAP_BIND_DN"),
+        "AUTH_LDAP_BIND_PASSWORD": environ.get("LDAP_BIND_PASSWORD", ""),
+        "AUTH_LDAP_START_TLS": start_tls,
+        "AUTH_LDAP_CONNECTION_OPTIONS": options,
+        "AUTH_LDAP_USER_SEARCH": ldap_config.LDAPSearch(user_base, ldap.SCOPE_SUBTREE, user_filter),
+        "AUTH_LDAP_USER_ATTR_MAP": {field: attr for field, attr in fields.items() if attr},
+        "AUTH_LDAP_ALWAYS_UPDATE_USER": True,
+        "AUTH_LDAP_GROUP_TYPE": group_type(),
+        "AUTH_LDAP_GROUP_SEARCH": (
+            ldap_config.LDAPSearch(group_base, ldap.SCOPE_SUBTREE, get("LDAP_GROUP_FILTER", group_filter))
+            if group_base
+            else None
+        ),
+        "AUTH_LDAP_REQUIRE_GROUP": require_group,
+        "LDAP_USERNAME_ATTR": username_attr,
+    }
+
+
+if LDAP_ENABLED:
+    globals().update(ldap_settings_from_env(os.environ))
 # --- OpenID Connect (curation/oidc_auth.py) ---
 OIDC_ENABLED = bool(os.environ.get("OIDC_RP_CLIENT_ID", "").strip())
+OIDC_SIGN_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "HS256")
+
+
+def oidc_settings_from_env(environ, debug: bool = False) -> dict:
+    """mozilla-django-oidc's OIDC_* settings from the OIDC_* variables; raises ImproperlyConfigured for a value
+    it cannot use when OIDC_RP_CLIENT_ID is set. A function so the sign-in tests build their settings as a
+    deployment does. The provider's endpoints come from OIDC_OP_DISCOVERY_URL, fetched at the first sign-in
+    (never here: the site must start while the provider is down), or from the explicit OIDC_OP_*_ENDPOINT
+    variables, which win over the document."""
+    from urllib.parse import urlsplit
+
+    def get(name: str, default: str = "") -> str:
+        return (environ.get(name) or "").strip() or default
+
+    urls = ("DISCOVERY_URL", "AUTHORIZATION_ENDPOINT", "TOKEN_ENDPOINT", "USER_ENDPOINT", "JWKS_ENDPOINT", "ISSUER")
+    values = {
+        "OIDC_RP_CLIENT_ID": get("OIDC_RP_CLIENT_ID"),
+        "OIDC_RP_CLIENT_SECRET": get("OIDC_RP_CLIENT_SECRET"),
+        **{f"OIDC_OP_{name}": get(f"OIDC_OP_{name}") for name in urls},
+        "OIDC_RP_SIGN_ALGO": get("OIDC_RP_SIGN_ALGO", "RS256"),
+        "OIDC_RP_SCOPES": " ".join(get("OIDC_RP_SCOPES", "openid email profile").split()),
+        # PKCE always: a code intercepted on its way back is useless without the verifier in our session.
+        "OIDC_USE_PKCE": True,
+        "OIDC_PKCE_CODE_CHALLENGE_METHOD": "S256",
+        "OIDC_USE_NONCE": True,
+        "OIDC_USERNAME_CLAIM": get("OIDC_USERNAME_CLAIM", "preferred_username"),
+        "OIDC_GROUPS_CLAIM": get("OIDC_GROUPS_CLAIM", "groups"),
+        # Group → project roles (JSON, curation.directory.parse_group_roles). It needs the models to be parsed, so
+        # the system check curation.E120, config/urls.py when it mounts /oidc/, and every sign-in parse it.
+        "OIDC_GROUP_ROLES": environ.get("OIDC_GROUP_ROLES", ""),
+        "OIDC_CREATE_USER": get("OIDC_CREATE_USERS", "1").lower() in {"1", "true", "yes", "on"},
+        "OIDC_LINK_LOCAL_ACCOUNTS": get("OIDC_LINK_LOCAL_ACCOUNTS").lower() in {"1", "true", "yes", "on"},
+        "OIDC_PROVIDER_NAME": " ".join(get("OIDC_PROVIDER_NAME", "your hospital account").split())[:60],
+        "OIDC_VERIFY_SSL": get("OIDC_CA_BUNDLE") or True,  # a CA bundle file, for a hospital's own CA; never off
+        "OIDC_AUTHENTICATE_CLASS": "curation.oidc_auth.AuthenticateView",
+        "OIDC_CALLBACK_CLASS": "curation.oidc_auth.CallbackView",
+        # django-axes counts password guesses per account; the provider's answers name no account, so they are
+        # not counted (else a few refusals would lock a whole hospital gateway out of provider sign-in).
+        "AXES_WHITELIST_CALLABLE": "curation.oidc_auth.is_provider_answer" if get("OIDC_RP_CLIENT_ID") else None,
+    }
+    try:
+        values["OIDC_TIMEOUT"] = float(get("OIDC_TIMEOUT_SECONDS", "10"))  # each call to the provider
+    except ValueError:
+        values["OIDC_TIMEOUT"] = 0
+    if not values["OIDC_RP_CLIENT_ID"]:
+        return values
+    if not 0 < values["OIDC_TIMEOUT"] <= 120:
+        raise ImproperlyConfigured("OIDC_TIMEOUT_SECONDS must be a number of seconds between 0 and 120.")
+    algo = values["OIDC_RP_SIGN_ALGO"]
+    if algo not in OIDC_SIGN_ALGORITHMS:
+        raise ImproperlyConfigured(f"OIDC_RP_SIGN_ALGO must be one of {', '.join(OIDC_SIGN_ALGORITHMS)}, not {algo!r}.")
+    if algo == "HS256" and not values["OIDC_RP_CLIENT_SECRET"]:
+        raise ImproperlyConfigured("OIDC_RP_SIGN_ALGO=HS256 signs with the client secret: set OIDC_RP_CLIENT_SECRET.")
+    if "openid" not in values["OIDC_RP_SCOPES"].split():
+        raise ImproperlyConfigured('OIDC_RP_SCOPES must include "openid".')
+    needed = ["AUTHORIZATION_ENDPOINT", "TOKEN_ENDPOINT", "USER_ENDPOINT"]
+    if algo != "HS256":
+        needed.append("JWKS_ENDPOINT")  # the provider's public keys check the ID token's signature
+    missing = [f"OIDC_OP_{name}" for name in needed if not values[f"OIDC_OP_{name}"]]
+    if missing and not values["OIDC_OP_DISCOVERY_URL"]:
+        raise ImproperlyConfigured(
+            f"OpenID Connect sign-in (OIDC_RP_CLIENT_ID) needs OIDC_OP_DISCOVERY_URL or {', '.join(missing)}."
+        )
+    for name in urls:
+        url = values[f"OIDC_OP_{name}"]
+        parts = urlsplit(url)
+        plain_ok = debug or parts.hostname in {"127.0.0.1", "localhost", "::1"}
+        if url and not (parts.hostname and (parts.scheme == "https" or (parts.scheme == "http" and plain_ok))):
+            raise ImproperlyConfigured(
+                f"OIDC_OP_{name} must be an https:// URL (http:// only on a loopback address or with "
+                f"DJANGO_DEBUG=1), not {url!r}."
+            )
+    if values["OIDC_VERIFY_SSL"] is not True and not os.path.isfile(values["OIDC_VERIFY_SSL"]):
+        raise ImproperlyConfigured(f"OIDC_CA_BUNDLE names no file: {values['OIDC_VERIFY_SSL']!r}.")
+    return values
+
+
+globals().update(oidc_settings_from_env(os.environ, DEBUG))
 # --- end of hospital sign-in ---
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out attempt before the password is checked
@@ -289,6 +464,21 @@ CONTENT_SECURITY_POLICY = {
         "form-action": ["'self'"],
     }
 }
+
+# --- E-mail ---------------------------------------------------------------------------------
+# Only set-password links for new and reset accounts are mailed, and only when EMAIL_HOST is set; the link is
+# always shown to the admin as well. Without EMAIL_HOST nothing is ever sent (the dummy backend drops it).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "").strip()
+EMAIL_ENABLED = bool(EMAIL_HOST)
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_ENABLED else "django.core.mail.backends.dummy.EmailBackend"
+)
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", 25))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", 10))  # seconds: a dead mail server must not hang the page
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "cxr-curator@localhost")
 
 # --- Import ---------------------------------------------------------------------------------
 # Server-side folders that admins may import from (comma-separated). Every worker must see them at

@@ -13,10 +13,22 @@ class UserAdmin(BaseUserAdmin):
 
     @admin.action(description="Deactivate and revoke their API tokens")
     def deactivate_and_revoke_tokens(self, request, queryset):
+        from django.contrib import messages
+        from django.core.exceptions import PermissionDenied
+
         from .services.accounts import deactivate_user
 
-        revoked = sum(deactivate_user(request.user, user) for user in queryset)
-        self.message_user(request, f"Deactivated {queryset.count()} user(s); revoked {revoked} token(s).")
+        done, revoked, refused = 0, 0, []
+        for user in queryset:
+            try:
+                revoked += deactivate_user(request.user, user)
+            except PermissionDenied as exc:  # your own account, or one stronger than yours: per user
+                refused.append(f"{user.get_username()}: {exc}")
+            else:
+                done += 1
+        self.message_user(request, f"Deactivated {done} user(s); revoked {revoked} token(s).")
+        for line in refused:
+            self.message_user(request, f"Not deactivated: {line}", level=messages.WARNING)
 
 
 class ReadOnlyAdminMixin:

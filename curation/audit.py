@@ -71,6 +71,33 @@ def project_updated(actor: User | None, project: Project, before: dict) -> Audit
     )
 
 
+def project_archived(actor: User | None, project: Project) -> AuditEvent:
+    """The project left the project list and takes no new jobs; its data and trail stay."""
+    return _record(
+        actor=actor,
+        action="project.archived",
+        obj_type="project",
+        obj_id=project.pk,
+        obj_repr=project.slug,
+        project=project,
+        before={"archived_at": None},
+        after={"archived_at": project.archived_at.isoformat()},
+    )
+
+
+def project_restored(actor: User | None, project: Project, archived_at) -> AuditEvent:
+    return _record(
+        actor=actor,
+        action="project.restored",
+        obj_type="project",
+        obj_id=project.pk,
+        obj_repr=project.slug,
+        project=project,
+        before={"archived_at": archived_at.isoformat() if archived_at else None},
+        after={"archived_at": None},
+    )
+
+
 def member_added(actor: User | None, membership: Membership) -> AuditEvent:
     return _record(
         actor=actor,
@@ -83,7 +110,10 @@ def member_added(actor: User | None, membership: Membership) -> AuditEvent:
     )
 
 
-def member_role_changed(actor: User | None, membership: Membership, old_role: str) -> AuditEvent:
+def member_role_changed(
+    actor: User | None, membership: Membership, old_role: str, old_source: str | None = None
+) -> AuditEvent:
+    """A role changed; `old_source` when the change also took the membership from a directory's control."""
     return _record(
         actor=actor,
         action="member.role_changed",
@@ -91,7 +121,7 @@ def member_role_changed(actor: User | None, membership: Membership, old_role: st
         obj_id=membership.pk,
         obj_repr=membership.user.username,
         project=membership.project,
-        before={"role": old_role},
+        before={"role": old_role, "source": old_source or membership.source},
         after={"role": membership.role, "source": membership.source},
     )
 
@@ -220,7 +250,10 @@ def password_changed(actor: User | None, user: User) -> AuditEvent:
     return _record(actor=actor, action="user.password_changed", obj_type="user", obj_id=user.pk, obj_repr=user.username)
 
 
-def user_deactivated(actor: User | None, user: User) -> AuditEvent:
+def user_deactivated(actor: User | None, user: User, sessions_ended: int | None = None) -> AuditEvent:
+    after = {"is_active": False}
+    if sessions_ended is not None:
+        after["sessions_ended"] = sessions_ended
     return _record(
         actor=actor,
         action="user.deactivated",
@@ -228,8 +261,72 @@ def user_deactivated(actor: User | None, user: User) -> AuditEvent:
         obj_id=user.pk,
         obj_repr=user.username,
         before={"is_active": True},
-        after={"is_active": False},
+        after=after,
     )
+
+
+def _account_snapshot(user: User) -> dict:
+    return {"username": user.username, "email": user.email, "name": user.display_name, "is_active": user.is_active}
+
+
+def user_created(actor: User | None, user: User) -> AuditEvent:
+    """A local account made by a site admin, with no usable password until its set-password link is used."""
+    return _record(
+        actor=actor,
+        action="user.created",
+        obj_type="user",
+        obj_id=user.pk,
+        obj_repr=user.username,
+        after=_account_snapshot(user),
+    )
+
+
+def user_created_by_directory(user: User, source: str) -> AuditEvent:
+    """An account made at its first sign-in through a directory (source "ldap" or "oidc"): the system acted."""
+    return _record(
+        actor=None,
+        action="user.created",
+        obj_type="user",
+        obj_id=user.pk,
+        obj_repr=user.username,
+        after={**_account_snapshot(user), "source": str(source)},
+    )
+
+
+def user_linked_to_directory(user: User, source: str) -> AuditEvent:
+    """An account with a local password taken over at sign-in by the directory's person of that name
+    (OIDC_LINK_LOCAL_ACCOUNTS=1): its password is now unusable."""
+    return _record(
+        actor=None,
+        action="user.linked_to_directory",
+        obj_type="user",
+        obj_id=user.pk,
+        obj_repr=user.username,
+        before={"usable_password": True},
+        after={"usable_password": False, "source": str(source)},
+    )
+
+
+def user_reactivated(actor: User | None, user: User) -> AuditEvent:
+    return _record(
+        actor=actor,
+        action="user.reactivated",
+        obj_type="user",
+        obj_id=user.pk,
+        obj_repr=user.username,
+        before={"is_active": False},
+        after={"is_active": True},
+    )
+
+
+def user_password_reset(actor: User | None, user: User) -> AuditEvent:
+    """A site admin made the password unusable and issued a new set-password link (the link is never recorded)."""
+    return _record(actor=actor, action="user.password_reset", obj_type="user", obj_id=user.pk, obj_repr=user.username)
+
+
+def user_password_set(actor: User | None, user: User) -> AuditEvent:
+    """The account's holder set a password through a one-time set-password link."""
+    return _record(actor=actor, action="user.password_set", obj_type="user", obj_id=user.pk, obj_repr=user.username)
 
 
 def lockout_reset(actor: User | None, username: str, attempts_cleared: int) -> AuditEvent:

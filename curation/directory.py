@@ -76,9 +76,9 @@ def sync_roles(user: User, groups: Iterable[str], *, source: MembershipSource, m
     mapped project that does not exist is skipped with a warning (a slug typo must not stop sign-in).
     """
     wanted = roles_for_groups(groups, mapping)
-    projects = {p.slug: p for p in Project.objects.filter(slug__in=list(wanted), archived_at__isnull=True)}
+    projects = {p.slug: p for p in Project.objects.filter(slug__in=list(wanted))}
     for slug in sorted(set(wanted) - set(projects)):
-        log.warning("%s group mapping names project %r, which does not exist or is archived", source, slug)
+        log.warning("%s group mapping names project %r, which does not exist", source, slug)
     current = {
         m.project.slug: m
         for m in Membership.objects.select_for_update().filter(user=user).select_related("project", "user")
@@ -87,6 +87,9 @@ def sync_roles(user: User, groups: Iterable[str], *, source: MembershipSource, m
     for slug, project in projects.items():
         role = wanted[slug]
         membership = current.get(slug)
+        if project.archived_at is not None:
+            # An archived project takes no new members, but keeps those it had until it is restored.
+            continue
         if membership is None:
             membership = Membership.objects.create(project=project, user=user, role=role, source=source)
             audit.member_added(None, membership)
@@ -98,7 +101,7 @@ def sync_roles(user: User, groups: Iterable[str], *, source: MembershipSource, m
             audit.member_role_changed(None, membership, old_role)
             changes["changed"][slug] = role.value
     for slug, membership in current.items():
-        if membership.source == source and slug not in projects:
+        if membership.source == source and slug not in wanted:
             audit.member_removed(None, membership)
             membership.delete()
             changes["removed"][slug] = membership.role

@@ -167,10 +167,12 @@ def check_roles(user: User, roles: frozenset[Role], project: Project, what: str)
 
 
 def visible_projects(user: User) -> QuerySet[Project]:
+    """The projects listed for the user: those they are a member of and that are not archived (members still
+    open an archived project by its address; site admins find it under "Archived" to restore it)."""
     if not user.is_authenticated:
         return Project.objects.none()
     member = Membership.objects.filter(project=OuterRef("pk"), user=user)
-    return Project.objects.filter(Exists(member))
+    return Project.objects.filter(Exists(member), archived_at__isnull=True)
 
 
 def get_project(user: User, slug: str, name: Action = Action.VIEW_PROJECT) -> Project:
@@ -236,6 +238,34 @@ def site_check(user: User, name: SiteAction) -> None:
 
 def can_create_projects(user: User) -> bool:
     return site_allowed(user, SiteAction.CREATE_PROJECTS)
+
+
+def _account_refusal(user: User, target: User) -> str | None:
+    """Why `user` may not deactivate, reactivate or reset `target`, or None when they may."""
+    if not site_allowed(user, SiteAction.MANAGE_USERS):
+        return f"Only site admins may {_SITE_LABELS[SiteAction.MANAGE_USERS]}."
+    if target.pk == user.pk:
+        # Deactivating yourself locks you out; your own password is the account page's work.
+        return "You may not deactivate or reset your own account here."
+    # A reset hands the account to whoever holds its set-password link: never to someone with fewer rights.
+    if target.is_superuser and not user.is_superuser:
+        return "Only superusers may change a superuser's account."
+    if target.is_staff and not (user.is_staff or user.is_superuser):
+        return "Only staff users may change a staff user's account."
+    return None
+
+
+def account_allowed(user: User, target: User) -> bool:
+    """Whether to show the Deactivate / Reactivate / Reset buttons for `target`: the rule `account_check()` enforces."""
+    return _account_refusal(user, target) is None
+
+
+def account_check(user: User, target: User) -> None:
+    """Raise PermissionDenied unless `user` may manage the account `target` (SiteAction.MANAGE_USERS, on an
+    account other than their own with no more rights than theirs)."""
+    refusal = _account_refusal(user, target)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
 
 
 class ProjectPermission(BasePermission):

@@ -3,7 +3,18 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import account_views, dataset_views, label_views, mask_views, redaction_views, review_views, study_views, views
+from . import (
+    account_views,
+    dataset_views,
+    label_views,
+    mask_views,
+    project_admin_views,
+    redaction_views,
+    review_views,
+    site_admin_views,
+    study_views,
+    views,
+)
 
 app_name = "frontend"
 
@@ -13,8 +24,23 @@ urlpatterns = [
     path("account/tokens/", account_views.tokens_page, name="account-tokens"),
     path("account/tokens/<int:token_id>/revoke/", account_views.token_revoke, name="account-token-revoke"),
     path("account/password/", account_views.password_page, name="account-password"),
+    path("account/", project_admin_views.account, name="account"),
+    path("account/set-password/<str:uidb64>/<str:token>/", site_admin_views.set_password, name="set-password"),
+    path("site/users/", site_admin_views.site_users, name="site-users"),
+    path("site/users/<int:user_id>/", site_admin_views.site_user, name="site-user"),
+    path("site/users/<int:user_id>/deactivate/", site_admin_views.site_user_deactivate, name="site-user-deactivate"),
+    path("site/users/<int:user_id>/reactivate/", site_admin_views.site_user_reactivate, name="site-user-reactivate"),
+    path("site/users/<int:user_id>/reset/", site_admin_views.site_user_reset, name="site-user-reset"),
+    path("projects/new/", project_admin_views.project_create, name="project-create"),
     path("", views.project_list, name="project-list"),
     path("p/<slug:slug>/", views.project_dashboard, name="project-dashboard"),
+    path("p/<slug:slug>/settings/", project_admin_views.project_settings, name="project-settings"),
+    path("p/<slug:slug>/settings/archive/", project_admin_views.project_archive, name="project-archive"),
+    path("p/<slug:slug>/settings/restore/", project_admin_views.project_restore, name="project-restore"),
+    path("p/<slug:slug>/members/", project_admin_views.members, name="members"),
+    path("p/<slug:slug>/members/import/", site_admin_views.members_import, name="members-import"),
+    path("p/<slug:slug>/members/<int:user_id>/role/", project_admin_views.member_role, name="member-role"),
+    path("p/<slug:slug>/members/<int:user_id>/remove/", project_admin_views.member_remove, name="member-remove"),
     path("p/<slug:slug>/jobs/", views.job_list, name="job-list"),
     path("p/<slug:slug>/jobs/rows/", views.job_rows, name="job-rows"),
     path("p/<slug:slug>/jobs/start/", views.job_start, name="job-start"),

@@ -1,5 +1,6 @@
 """Server-rendered screens. Each view asks curation.permissions, then calls a service."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -10,10 +11,11 @@ from django.views.decorators.http import require_POST
 
 from curation import jobkinds
 from curation.errors import Conflict
-from curation.models import Job, JobStatus, Membership
-from curation.permissions import Action, action, get_project, role_in, visible_projects
+from curation.models import Job, JobStatus, Membership, Project
+from curation.permissions import Action, SiteAction, action, get_project, role_in, site_allowed, visible_projects
 from curation.services import dashboard
 from curation.services import jobs as job_services
+from curation.services import projects as project_services
 
 from . import plots
 
@@ -21,16 +23,50 @@ JOB_PAGE = 50
 
 
 class LoginView(auth_views.LoginView):
+    """The login page: the username and password form when a password sign-in is on (local passwords or LDAP),
+    and the OpenID Connect provider's button when one is configured."""
+
     template_name = "frontend/login.html"
     redirect_authenticated_user = True
+
+    @staticmethod
+    def password_signin() -> bool:
+        return settings.LOCAL_PASSWORDS or settings.LDAP_ENABLED
+
+    def post(self, request, *args, **kwargs):
+        if not self.password_signin():
+            # No backend checks passwords (settings.AUTHENTICATION_BACKENDS), so a forged form could never sign
+            # in; say so plainly, before django-axes counts it as a failed attempt.
+            context = self.get_context_data(form=self.get_form_class()(request), password_refused=True)
+            return self.render_to_response(context, status=403)
+        return super().post(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            # Named for "off" so that other renderings of this template (the lockout page) keep the form.
+            password_signin_off=not self.password_signin(),
+            oidc_enabled=settings.OIDC_ENABLED,
+            oidc_provider_name=settings.OIDC_PROVIDER_NAME,
+        )
+        return context
 
 
 @login_required
 def project_list(request):
-    projects = visible_projects(request.user).annotate(job_count=Count("jobs")).order_by("name")
+    """Your projects with your role and their counts; site admins also see archived projects, to restore them."""
+    projects = list(visible_projects(request.user).annotate(job_count=Count("jobs")).order_by("name"))
     roles = dict(Membership.objects.filter(user=request.user).values_list("project_id", "role"))
-    rows = [(p, roles.get(p.pk)) for p in projects]
-    return render(request, "frontend/project_list.html", {"rows": rows})
+    counts = project_services.list_counts([p.pk for p in projects])
+    rows = [{"project": p, "role": roles.get(p.pk), **counts[p.pk]} for p in projects]
+    may_restore = site_allowed(request.user, SiteAction.ARCHIVE_PROJECTS)
+    archived = Project.objects.filter(archived_at__isnull=False).order_by("name") if may_restore else []
+    context = {
+        "rows": rows,
+        "archived": archived,
+        "can_create": site_allowed(request.user, SiteAction.CREATE_PROJECTS),
+    }
+    return render(request, "frontend/project_list.html", context)
 
 
 def _job_context(request, project, jobs):

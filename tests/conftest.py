@@ -63,12 +63,14 @@ def project(db):
 
 @pytest.fixture
 def members(project):
-    """One user per role in `project`, plus an outsider who belongs to another project."""
+    """One user per role in `project`, plus an outsider who belongs to another project, and a site admin ("staff":
+    a staff user who is a member of no project)."""
     users = {
         role.value: MembershipFactory(project=project, user=UserFactory(username=role.value), role=role).user
         for role in ROLES
     }
     users["outsider"] = MembershipFactory(user=UserFactory(username="outsider"), role=Role.ADMIN).user
+    users["staff"] = UserFactory(username="staff", is_staff=True)
     return users
 
 

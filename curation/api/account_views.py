@@ -1,4 +1,4 @@
-"""API views of accounts: sign in for a token, list/create/revoke your tokens, staff lockout reset."""
+"""API views of accounts: sign in for a token, list/create/revoke your tokens, site-admin lockout reset."""
 
 from django.contrib.auth import authenticate
 from django.shortcuts import get_object_or_404
@@ -81,14 +81,14 @@ class TokenDetailView(APIView):
 
 
 class LockoutResetView(APIView):
-    """Site staff: end a sign-in lockout of `username` (clears its failed attempts from every address)."""
+    """Site admins: end a sign-in lockout of `username` (clears its failed attempts from every address)."""
 
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=s.LockoutResetSerializer, responses=s.LockoutResetResultSerializer)
     def post(self, request):
         if not accounts.can_reset_lockouts(request.user):
-            raise DRFPermissionDenied("Only staff users may reset sign-in lockouts.")
+            raise DRFPermissionDenied("Only site admins may reset sign-in lockouts.")
         body = s.LockoutResetSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         username = body.validated_data["username"]

@@ -1,4 +1,5 @@
-"""Accounts: named API tokens, password changes, deactivation and sign-in lockout resets, with their audit events.
+"""Accounts: named API tokens, password changes, deactivation and reactivation, ending a user's web sessions, and
+sign-in lockout resets, with their audit events. New accounts and set-password links: curation.services.onboarding.
 
 Tokens are independent of web sessions: logging out ends the session only; a token lives until it is
 revoked, expires, its owner's password changes or its owner is deactivated.
@@ -9,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from importlib import import_module
 
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -18,6 +22,7 @@ from django.utils import timezone
 
 from .. import audit
 from ..models import ApiToken, User
+from ..permissions import SiteAction, account_check, site_allowed
 
 KEY_PREFIX = "cxr_"  # makes a leaked key recognisable to secret scanners
 PREFIX_LENGTH = 12  # "cxr_" and 8 random characters: enough to tell tokens apart, useless to authenticate
@@ -138,21 +143,70 @@ def change_password(actor: User, user: User, new_password: str, *, old_password:
     return revoke_tokens(actor, user, reason="password changed")
 
 
+# Session engines that keep sessions in the database table end_sessions() scans.
+_TABLE_SESSION_ENGINES = {"django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cached_db"}
+# Live sessions decoded, newest first, when one user's sessions are ended; read in batches so memory stays flat.
+SESSION_SCAN_LIMIT = 100_000
+SESSION_SCAN_BATCH = 2_000
+
+
+def end_sessions(user: User, *, limit: int = SESSION_SCAN_LIMIT) -> int:
+    """Delete the user's web sessions; returns how many were found.
+
+    A session row holds only its encoded data, so finding one user's sessions means decoding rows: recording
+    session keys at sign-in would need a new table. The scan is bounded (the `limit` newest live sessions), and it
+    is clean-up, not the guard: a session left behind signs nobody in, because every configured sign-in backend
+    refuses an inactive user when a request presents a session (ModelBackend.get_user, and the directory
+    backends'; tests/curation/test_onboarding.py checks each). Signed-cookie or cache-only sessions are not in
+    the table; the same refusal ends them.
+    """
+    if settings.SESSION_ENGINE not in _TABLE_SESSION_ENGINES:
+        return 0
+    engine = import_module(settings.SESSION_ENGINE)
+    store = engine.SessionStore()
+    target = str(user.pk)
+    live = store.model.objects.filter(expire_date__gt=timezone.now()).order_by("-expire_date")
+    found = [
+        key
+        for key, data in live.values_list("session_key", "session_data")[:limit].iterator(chunk_size=SESSION_SCAN_BATCH)
+        if str(store.decode(data).get(SESSION_KEY, "")) == target
+    ]
+    for key in found:
+        # Through the store, so a cached_db engine forgets its cached copy too.
+        engine.SessionStore(session_key=key).delete()
+    return len(found)
+
+
 @transaction.atomic
 def deactivate_user(actor: User | None, user: User) -> int:
-    """Stop a user signing in and revoke their tokens (the row stays for the audit trail)."""
-    if actor is not None and not actor.is_staff:
-        raise PermissionDenied("Only staff users may deactivate accounts.")
+    """Stop a user signing in, end their web sessions and revoke their tokens (the row stays for the audit trail).
+    `actor=None` is the system. Returns the number of tokens revoked."""
+    if actor is not None:
+        account_check(actor, user)
     if user.is_active:
         user.is_active = False
         user.save(update_fields=["is_active"])
-        audit.user_deactivated(actor, user)
+        audit.user_deactivated(actor, user, sessions_ended=end_sessions(user))
     return revoke_tokens(actor, user, reason="user deactivated")
 
 
+@transaction.atomic
+def reactivate_user(actor: User | None, user: User) -> bool:
+    """Let a deactivated user sign in again (their revoked tokens stay revoked). Returns False when the account
+    was active already."""
+    if actor is not None:
+        account_check(actor, user)
+    if user.is_active:
+        return False
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    audit.user_reactivated(actor, user)
+    return True
+
+
 def can_reset_lockouts(user: User) -> bool:
-    """Site staff, not project admins: a lockout concerns an account, which spans projects."""
-    return bool(user.is_authenticated and user.is_active and user.is_staff)
+    """Site admins, not project admins: a lockout concerns an account, which spans projects."""
+    return site_allowed(user, SiteAction.RESET_LOCKOUTS)
 
 
 def reset_lockout(actor: User | None, username: str) -> int:
@@ -161,7 +215,7 @@ def reset_lockout(actor: User | None, username: str) -> int:
     from axes.utils import reset as axes_reset  # axes needs the app registry; keep module import light
 
     if actor is not None and not can_reset_lockouts(actor):
-        raise PermissionDenied("Only staff users may reset sign-in lockouts.")
+        raise PermissionDenied("Only site admins may reset sign-in lockouts.")
     username = (username or "").strip()
     if not username:
         raise ValidationError({"username": "Give a username."})

@@ -41,6 +41,9 @@ def start_job(
         if not kind.user_startable:
             raise PermissionDenied(f"Job kind {kind_name!r} is started by the system only.")
         kind.start_action(origin).check(actor, project)
+    # Read from the row, not the (possibly older) object: an archived project takes no new work.
+    if Project.objects.filter(pk=project.pk, archived_at__isnull=False).exists():
+        raise Conflict("This project is archived and takes no new jobs; a site admin can restore it.")
     clean = kind.clean_params(params, project)
     check_params_size(clean)
     if kind.exclusive:

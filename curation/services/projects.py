@@ -1,14 +1,41 @@
-"""Projects and memberships: create, change, add and remove members, with their audit events."""
+"""Projects and memberships: create, change, archive and restore projects, add and remove members, with their
+audit events."""
 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
 from django.utils.text import slugify
 
+from labeling.models import ReviewItem, ReviewState
+
 from .. import audit, locks
-from ..models import Membership, Project, Role, User
-from ..permissions import Action, can_create_projects, check
+from ..models import Membership, MembershipSource, Project, Role, Study, User
+from ..permissions import Action, SiteAction, can_create_projects, check, site_check
+from .ingest_writer import strip_control_characters
+
+MAX_NAME = 200  # Project.name's column
+MAX_SLUG = 64  # Project.slug's column
+MAX_DESCRIPTION = 5000
+MAX_WHO = 254  # an e-mail address at most (RFC 5321)
+# Review items still waiting for a read or a decision (the list's "open review items").
+OPEN_REVIEW_STATES = (ReviewState.PENDING, ReviewState.IN_REVIEW, ReviewState.ADJUDICATION)
+
+
+def _clean_name(name: str) -> str:
+    name = strip_control_characters(str(name or "")).strip()
+    if len(name) > MAX_NAME:
+        raise ValidationError({"name": f"Use at most {MAX_NAME} characters."})
+    return name
+
+
+def _clean_description(description: str) -> str:
+    description = strip_control_characters(str(description or "")).strip()
+    if len(description) > MAX_DESCRIPTION:
+        raise ValidationError({"description": f"Use at most {MAX_DESCRIPTION:,} characters."})
+    return description
 
 
 @transaction.atomic
@@ -16,6 +43,9 @@ def create_project(actor: User | None, *, slug: str, name: str = "", description
     """Create a project; the creator (if any) becomes its admin. `actor=None` is the system (CLI)."""
     if actor is not None and not can_create_projects(actor):
         raise PermissionDenied("Only staff users may create projects.")
+    slug = str(slug or "")
+    if len(slug) > MAX_SLUG:
+        raise ValidationError({"slug": f"Use at most {MAX_SLUG} characters."})
     clean_slug = slugify(slug)
     if not clean_slug or clean_slug != slug:
         raise ValidationError(
@@ -23,6 +53,7 @@ def create_project(actor: User | None, *, slug: str, name: str = "", description
         )
     if Project.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": f"A project with slug {slug!r} already exists."})
+    name, description = _clean_name(name), _clean_description(description)
     project = Project.objects.create(slug=slug, name=name or slug, description=description, created_by=actor)
     audit.project_created(actor, project)
     if actor is not None:
@@ -73,11 +104,12 @@ def update_project(
         "deid": project.options.get("deid", {}),
     }
     if name is not None:
-        if not name.strip():
+        name = _clean_name(name)
+        if not name:
             raise ValidationError({"name": "The name cannot be empty."})
-        project.name = name.strip()
+        project.name = name
     if description is not None:
-        project.description = description
+        project.description = _clean_description(description)
     if deid is not None:
         project.options = {**project.options, "deid": {**project.options.get("deid", {}), **clean_deid_options(deid)}}
     project.save(update_fields=["name", "description", "options", "updated_at"])
@@ -86,8 +118,85 @@ def update_project(
 
 
 @transaction.atomic
+def archive_project(actor: User, project: Project) -> bool:
+    """Archive the project (a site action): it leaves the project list and takes no new jobs; its data, members
+    and audit trail stay. Returns False when it was already archived (nothing changes then)."""
+    site_check(actor, SiteAction.ARCHIVE_PROJECTS)
+    project = locks.project_for_update(project.pk)
+    if project.archived_at is not None:
+        return False
+    project.archived_at = timezone.now()
+    project.save(update_fields=["archived_at", "updated_at"])
+    audit.project_archived(actor, project)
+    return True
+
+
+@transaction.atomic
+def restore_project(actor: User, project: Project) -> bool:
+    """Bring an archived project back to the list and to work. Returns False when it was not archived."""
+    site_check(actor, SiteAction.ARCHIVE_PROJECTS)
+    project = locks.project_for_update(project.pk)
+    if project.archived_at is None:
+        return False
+    archived_at = project.archived_at
+    project.archived_at = None
+    project.save(update_fields=["archived_at", "updated_at"])
+    audit.project_restored(actor, project, archived_at)
+    return True
+
+
+def list_counts(project_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Studies, members and open review items per project, for the project list: one grouped query per kind
+    across all the listed projects, so the list costs the same for 3 projects or 300."""
+    counts = {pk: {"studies": 0, "members": 0, "open_review": 0} for pk in project_ids}
+    kinds = (
+        ("studies", Study.objects.filter(project_id__in=project_ids)),
+        ("members", Membership.objects.filter(project_id__in=project_ids)),
+        ("open_review", ReviewItem.objects.filter(project_id__in=project_ids, state__in=OPEN_REVIEW_STATES)),
+    )
+    for kind, rows in kinds:
+        grouped = rows.order_by().values("project_id").annotate(n=Count("pk")).values_list("project_id", "n")
+        for project_id, n in grouped:
+            counts[project_id][kind] = n
+    return counts
+
+
+def find_user(who: str) -> User:
+    """The active account named by `who`: a username, or an e-mail address (any case) that names one account."""
+    who = strip_control_characters(str(who or "")).strip()
+    if not who:
+        raise ValidationError({"who": "Give a username or an e-mail address."})
+    if len(who) > MAX_WHO:
+        raise ValidationError({"who": f"Use at most {MAX_WHO} characters."})
+    if "@" in who:
+        matches = list(User.objects.filter(email__iexact=who)[:2])
+        if len(matches) > 1:
+            raise ValidationError({"who": f"Several accounts have the e-mail {who!r}; give the username instead."})
+    else:
+        matches = list(User.objects.filter(username=who)[:1])
+    if not matches:
+        raise ValidationError({"who": f"No account has the username or e-mail {who!r}."})
+    if not matches[0].is_active:
+        raise ValidationError({"who": f"The account {matches[0].username!r} is deactivated."})
+    return matches[0]
+
+
+def add_member(actor: User, project: Project, who: str, role: str) -> Membership:
+    """Add the account named by `who` (username or e-mail) with `role`; refuses someone already a member."""
+    check(actor, Action.MANAGE_MEMBERS, project)
+    user = find_user(who)
+    if Membership.objects.filter(project=project, user=user).exists():
+        raise ValidationError({"who": f"{user.username} is already a member; change their role in the list."})
+    return set_member(actor, project, user, role)
+
+
+@transaction.atomic
 def set_member(actor: User | None, project: Project, user: User, role: str) -> Membership:
-    """Add the user to the project with `role`, or change their role. `actor=None` is the system."""
+    """Add the user to the project with `role`, or change their role. `actor=None` is the system.
+
+    A person changing the role of a membership a directory manages (source ldap or oidc) makes it local: an
+    explicit choice here, which the directory's group sync then leaves alone.
+    """
     if actor is not None:
         check(actor, Action.MANAGE_MEMBERS, project)
     if role not in Role.values:
@@ -100,12 +209,14 @@ def set_member(actor: User | None, project: Project, user: User, role: str) -> M
     membership = locks.membership_for_update(project.pk, user.pk)
     if membership.role == role:
         return membership
-    old_role = membership.role
+    old_role, old_source = membership.role, membership.source
     if old_role == Role.ADMIN and role != Role.ADMIN:
         _ensure_another_admin(project, user)
     membership.role = role
-    membership.save(update_fields=["role"])
-    audit.member_role_changed(actor, membership, old_role)
+    if actor is not None:
+        membership.source = MembershipSource.LOCAL
+    membership.save(update_fields=["role", "source"])
+    audit.member_role_changed(actor, membership, old_role, old_source)
     return membership
 
 

@@ -264,7 +264,7 @@ def test_password_page_refuses_a_wrong_old_password_and_a_weak_new_one(members):
 def test_base_layout_links_to_the_account_page(members):
     client = Client()
     client.force_login(members["viewer"])
-    assert b'<a href="/account/tokens/">Account</a>' in client.get("/").content
+    assert b'<a href="/account/">Account</a>' in client.get("/").content
 
 
 def test_a_failed_password_change_counts_as_a_failure_and_stores_no_password(members):

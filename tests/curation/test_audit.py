@@ -18,7 +18,8 @@ def test_role_change_is_audited_with_before_after_and_request_id(project, member
     assert response["X-Request-ID"] == "req-42"
     event = AuditEvent.objects.get(action="member.role_changed")
     assert (event.actor_username, event.project_id, event.object_repr) == ("admin", project.pk, "viewer")
-    assert (event.before, event.after, event.request_id) == ({"role": "viewer"}, {"role": "radiologist"}, "req-42")
+    assert event.before == {"role": "viewer", "source": "local"}
+    assert (event.after, event.request_id) == ({"role": "radiologist", "source": "local"}, "req-42")
 
 
 def test_audit_events_cannot_be_updated_or_deleted(project, members):
