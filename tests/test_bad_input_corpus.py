@@ -50,15 +50,28 @@ print(json.dumps({"jobs": jobs, "masks": masks}))
 """
 
 
+# Linux carries a process's peak resident size across exec, so a child forked (or vforked) straight from this
+# test process, which holds a whole test session, would report this process's size as its own peak. A small
+# launcher starts the command instead and reports that command's own peak (wait4: its rusage alone).
+LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as fh:
+    fh.write(str(usage.ru_maxrss * 1024))  # Linux: kilobytes
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _run(args: list[str], env: dict, logs: Path, name: str) -> tuple[int, str, str, int]:
     """Run a child; return (exit code, stdout, stderr, peak resident bytes of that child alone)."""
-    out, err = logs / f"{name}.out", logs / f"{name}.err"
+    out, err, peak = logs / f"{name}.out", logs / f"{name}.err", logs / f"{name}.peak"
     with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
-        # wait4 gives this child's own rusage (RUSAGE_CHILDREN would be the largest of every child so far).
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, out.read_text(), err.read_text(), usage.ru_maxrss * 1024  # Linux: kilobytes
+        launcher = [sys.executable, "-c", LAUNCHER, str(peak), *args]
+        proc = subprocess.run(launcher, cwd=ROOT, env=env, stdout=stdout, stderr=stderr, check=False)
+    return proc.returncode, out.read_text(), err.read_text(), int(peak.read_text())
 
 
 @pytest.fixture(scope="module")
