@@ -81,11 +81,13 @@ def test_curator_uploads_a_zip_and_browses_the_imported_studies(
     level = meta["window_center"] * meta["rescale_slope"] + meta["rescale_intercept"]
     expect(wl).to_contain_text(f"W {round(width)} · L {round(level)}")
     before = wl.inner_text()
-    painted = page.evaluate(
-        "() => { const c = document.getElementById('viewer-canvas'); const d = c.getContext('2d')"
-        ".getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 0; i < d.length; i += 4) "
-        "if (d[i] > 0) n++; return n; }"
-    )
+    # The canvas is painted once the 16-bit rendering has loaded and decoded, which may come after the window's
+    # text: wait for it (up to the page's timeout) rather than read the canvas once.
+    painted = page.wait_for_function(
+        "() => { const c = document.getElementById('viewer-canvas'); if (!c || !c.width) return 0;"
+        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
+        " for (let i = 0; i < d.length; i += 4) if (d[i] > 0) n++; return n > 100 ? n : 0; }"
+    ).json_value()
     assert painted > 100
     page.keyboard.press("Shift+ArrowRight")  # window/level sits on Shift+arrows (keymap.js)
     expect(wl).not_to_have_text(before)
