@@ -18,6 +18,7 @@ import json
 import logging
 from collections.abc import Iterable
 
+from django.core.checks import Error
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
@@ -108,3 +109,17 @@ def sync_roles(user: User, groups: Iterable[str], *, source: MembershipSource, m
     # Roles are cached on the user object for a request (curation.permissions.role_in).
     user.__dict__.pop("_project_roles", None)
     return changes
+
+
+def mapping_check_errors(backend: str, read, example: str, check_id: str) -> list[Error]:
+    """The system check of a sign-in source's group mapping: when `backend` is configured, `read()` (which
+    parses the mapping) must not raise, so a typo stops the start instead of every sign-in."""
+    from django.conf import settings
+
+    if backend not in settings.AUTHENTICATION_BACKENDS:
+        return []
+    try:
+        read()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint=f"Set it to a JSON object: {example}.", id=check_id)]
+    return []

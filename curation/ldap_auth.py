@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import validate_email
 from django_auth_ldap.backend import LDAPBackend
 
-from .directory import ROLE_RANK, GroupRoles, parse_group_roles, sync_roles
+from .directory import ROLE_RANK, GroupRoles, mapping_check_errors, parse_group_roles, sync_roles
 from .models import MembershipSource, User
 
 log = logging.getLogger(__name__)
@@ -153,8 +153,7 @@ class DirectoryLDAPBackend(LDAPBackend):
 @register(Tags.security)
 def ldap_group_roles_check(app_configs=None, **kwargs):
     """LDAP_GROUP_ROLES must parse when LDAP sign-in is on: a typo must stop the start, not every sign-in."""
-    if BACKEND not in settings.AUTHENTICATION_BACKENDS:
-        return []
+    return mapping_check_errors(BACKEND, group_roles, '{"group DN or name": {"project-slug": "role"}}', "curation.E110")
     try:
         group_roles()
     except ImproperlyConfigured as exc:

@@ -30,7 +30,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from . import audit
-from .directory import GroupRoles, parse_group_roles, sync_roles
+from .directory import GroupRoles, mapping_check_errors, parse_group_roles, sync_roles
 from .models import MembershipSource, User
 
 log = logging.getLogger(__name__)
@@ -136,8 +136,7 @@ def oidc_group_roles_check(app_configs=None, **kwargs):
     """OIDC_GROUP_ROLES must parse when OpenID Connect sign-in is on: a typo must stop the start, not every
     sign-in. (config/urls.py also parses it when it mounts /oidc/, so `manage.py check` and `migrate` stop
     on it even where this module is not imported yet.)"""
-    if BACKEND not in settings.AUTHENTICATION_BACKENDS:
-        return []
+    return mapping_check_errors(BACKEND, group_roles, '{"group": {"project-slug": "role"}}', "curation.E120")
     try:
         group_roles()
     except ImproperlyConfigured as exc:
