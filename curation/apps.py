@@ -8,7 +8,7 @@ class CurationConfig(AppConfig):
     verbose_name = "Curation"
 
     def ready(self) -> None:
-        from . import checks, dispatch, ldap_auth, oidc_auth, tasks  # noqa: F401 -- tasks register job kinds; the rest checks
+        from . import checks, dispatch, tasks  # noqa: F401 -- importing tasks registers the job kinds; checks register
 
         dispatch.announce_mode_once()
         from .services import facets

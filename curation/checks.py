@@ -36,3 +36,14 @@ def _import_task_modules() -> None:
         name = f"{config.name}.tasks"
         if importlib.util.find_spec(name) is not None:
             importlib.import_module(name)
+
+
+@register(Tags.security)
+def directory_group_roles(app_configs=None, **kwargs):
+    """LDAP_GROUP_ROLES and OIDC_GROUP_ROLES must parse when their sign-in is on (curation.E110, E120). The
+    sign-in module is imported only then: python-ldap and the OIDC client stay out of every other process."""
+    errors = []
+    for module, check in (("ldap_auth", "ldap_group_roles_check"), ("oidc_auth", "oidc_group_roles_check")):
+        if f"curation.{module}." in " ".join(settings.AUTHENTICATION_BACKENDS):
+            errors += getattr(importlib.import_module(f"curation.{module}"), check)()
+    return errors

@@ -111,7 +111,7 @@ def sync_roles(user: User, groups: Iterable[str], *, source: MembershipSource, m
     return changes
 
 
-def mapping_check_errors(backend: str, read, example: str, check_id: str) -> list[Error]:
+def mapping_check_errors(backend: str, read, setting: str, example: str, check_id: str) -> list[Error]:
     """The system check of a sign-in source's group mapping: when `backend` is configured, `read()` (which
     parses the mapping) must not raise, so a typo stops the start instead of every sign-in."""
     from django.conf import settings
@@ -121,5 +121,5 @@ def mapping_check_errors(backend: str, read, example: str, check_id: str) -> lis
     try:
         read()
     except ImproperlyConfigured as exc:
-        return [Error(str(exc), hint=f"Set it to a JSON object: {example}.", id=check_id)]
+        return [Error(str(exc), hint=f"Set {setting} to a JSON object: {example}.", id=check_id)]
     return []

@@ -12,8 +12,7 @@ import unicodedata
 import ldap
 import ldap.dn
 from django.conf import settings
-from django.core.checks import Error, Tags, register
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django_auth_ldap.backend import LDAPBackend
 
@@ -150,18 +149,8 @@ class DirectoryLDAPBackend(LDAPBackend):
         return dns | {name for name in ldap_user.group_names if name}
 
 
-@register(Tags.security)
 def ldap_group_roles_check(app_configs=None, **kwargs):
     """LDAP_GROUP_ROLES must parse when LDAP sign-in is on: a typo must stop the start, not every sign-in."""
-    return mapping_check_errors(BACKEND, group_roles, '{"group DN or name": {"project-slug": "role"}}', "curation.E110")
-    try:
-        group_roles()
-    except ImproperlyConfigured as exc:
-        return [
-            Error(
-                str(exc),
-                hint='Set LDAP_GROUP_ROLES to a JSON object: {"group DN or name": {"project-slug": "role"}}.',
-                id="curation.E110",
-            )
-        ]
-    return []
+    return mapping_check_errors(
+        BACKEND, group_roles, "LDAP_GROUP_ROLES", '{"group DN or name": {"project-slug": "role"}}', "curation.E110"
+    )

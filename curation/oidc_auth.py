@@ -19,8 +19,7 @@ import jwt
 import requests
 from django.conf import settings
 from django.contrib import messages
-from django.core.checks import Error, Tags, register
-from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation, ValidationError
+from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.http import HttpResponseRedirect
@@ -131,23 +130,13 @@ def group_roles() -> GroupRoles:
     return _parsed_group_roles(settings.OIDC_GROUP_ROLES or "")
 
 
-@register(Tags.security)
 def oidc_group_roles_check(app_configs=None, **kwargs):
     """OIDC_GROUP_ROLES must parse when OpenID Connect sign-in is on: a typo must stop the start, not every
     sign-in. (config/urls.py also parses it when it mounts /oidc/, so `manage.py check` and `migrate` stop
     on it even where this module is not imported yet.)"""
-    return mapping_check_errors(BACKEND, group_roles, '{"group": {"project-slug": "role"}}', "curation.E120")
-    try:
-        group_roles()
-    except ImproperlyConfigured as exc:
-        return [
-            Error(
-                str(exc),
-                hint='Set OIDC_GROUP_ROLES to a JSON object: {"group": {"project-slug": "role"}}.',
-                id="curation.E120",
-            )
-        ]
-    return []
+    return mapping_check_errors(
+        BACKEND, group_roles, "OIDC_GROUP_ROLES", '{"group": {"project-slug": "role"}}', "curation.E120"
+    )
 
 
 def one_line(value) -> str:
