@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import unicodedata
 from collections.abc import Iterable
 
 from django.core.checks import Error
@@ -31,6 +32,18 @@ log = logging.getLogger(__name__)
 ROLE_RANK = {role: rank for rank, role in enumerate(reversed(list(Role)))}
 
 GroupRoles = dict[str, dict[str, Role]]
+# Bidirectional overrides and isolates: invisible, and they reorder how a name is shown next to others.
+_BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+def single_line(value) -> str:
+    """A directory's or provider's text value (a name, an e-mail) on one line: runs of white space as one space,
+    control and bidi-override characters dropped; "" for anything that is not a string (a claim may be any JSON
+    value)."""
+    if not isinstance(value, str):
+        return ""
+    text = " ".join(value.split())
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS)
 
 
 def parse_group_roles(text: str | None, setting: str) -> GroupRoles:

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django_auth_ldap.backend import LDAPBackend
 
-from .directory import ROLE_RANK, GroupRoles, mapping_check_errors, parse_group_roles, sync_roles
+from .directory import ROLE_RANK, GroupRoles, mapping_check_errors, parse_group_roles, single_line, sync_roles
 from .models import MembershipSource, User
 
 log = logging.getLogger(__name__)
@@ -24,14 +24,6 @@ log = logging.getLogger(__name__)
 BACKEND = "curation.ldap_auth.DirectoryLDAPBackend"
 MAX_USERNAME = User._meta.get_field("username").max_length
 MAX_PASSWORD = 4096  # far above any directory's limit; bounds what is sent to the server
-# Bidirectional overrides and isolates: invisible, and they reorder how a name is shown next to others.
-_BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
-
-
-def single_line(text: str) -> str:
-    """`text` on one line: runs of white space as one space, control and bidi-override characters dropped."""
-    text = " ".join(str(text).split())
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS)
 
 
 def normalise_username(typed) -> str | None:

@@ -29,7 +29,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from . import audit
-from .directory import GroupRoles, mapping_check_errors, parse_group_roles, sync_roles
+from .directory import GroupRoles, mapping_check_errors, parse_group_roles, single_line, sync_roles
 from .models import MembershipSource, User
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,6 @@ MAX_GROUPS = 1000
 MAX_GROUP_NAME = 512
 MAX_DISCOVERY_BYTES = 256 * 1024
 DISCOVERY_CACHE_SECONDS = 3600
-# Bidirectional overrides and isolates: invisible, and they reorder how a name is shown next to others.
-_BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 
 
 class ProviderUnavailable(Exception):
@@ -139,15 +137,6 @@ def oidc_group_roles_check(app_configs=None, **kwargs):
     )
 
 
-def one_line(value) -> str:
-    """`value` as one line of text: runs of white space as one space, control and bidi-override characters
-    dropped; "" for anything that is not a string (a claim may be any JSON value)."""
-    if not isinstance(value, str):
-        return ""
-    text = " ".join(value.split())
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS)
-
-
 def clean_username(value) -> str | None:
     """The Django username for a username claim, in lower case as LDAP sign-in makes it (so one person
     signing in both ways has one account), or None when the claim cannot be one: missing, empty, longer than
@@ -156,7 +145,7 @@ def clean_username(value) -> str | None:
     if not isinstance(value, str):
         return None
     name = unicodedata.normalize("NFKC", value).strip()
-    if not name or len(name) > MAX_USERNAME or one_line(name) != name or " " in name:
+    if not name or len(name) > MAX_USERNAME or single_line(name) != name or " " in name:
         return None
     return name.lower()
 
@@ -181,7 +170,7 @@ def groups_from_claims(claims: dict) -> list[str]:
         raise SuspiciousOperation(f"the {name!r} claim lists more than {MAX_GROUPS} groups")
     groups = []
     for group in value:
-        text = one_line(group) if isinstance(group, str) and len(group) <= MAX_GROUP_NAME else ""
+        text = single_line(group) if isinstance(group, str) and len(group) <= MAX_GROUP_NAME else ""
         if text and text == group.strip():
             groups.append(text)
     return groups
@@ -337,16 +326,16 @@ class DirectoryOIDCBackend(OIDCAuthenticationBackend):
     def _copy_claims(user: User, claims: dict) -> bool:
         """Copy name and e-mail from the claims (one line, cut to the column; an invalid e-mail left out);
         True when something changed."""
-        email = one_line(claims.get("email"))[: User._meta.get_field("email").max_length]
+        email = single_line(claims.get("email"))[: User._meta.get_field("email").max_length]
         try:
             validate_email(email)
         except ValidationError:
             email = ""
         values = {
             "email": email,
-            "first_name": one_line(claims.get("given_name")),
-            "last_name": one_line(claims.get("family_name")),
-            "display_name": one_line(claims.get("name")),
+            "first_name": single_line(claims.get("given_name")),
+            "last_name": single_line(claims.get("family_name")),
+            "display_name": single_line(claims.get("name")),
         }
         changed = False
         for field, value in values.items():
